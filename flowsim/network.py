@@ -1,0 +1,65 @@
+"""The three primitive movements every flow kind compiles to.
+
+The step and event engines only know these; a new flow kind is a new class in
+`flows.py` that emits some combination of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Source:
+    """Persons arriving from outside into `to` as a Poisson stream at `rate` per time unit."""
+
+    flow: str
+    to: str
+    rate: str
+    delay: int = 0
+
+
+@dataclass(frozen=True)
+class Split:
+    """A share `fraction` of the arrivals of source flow `of` goes to `to` instead."""
+
+    flow: str
+    of: str
+    to: str
+    fraction: str
+    delay: int
+
+
+@dataclass(frozen=True)
+class Exit:
+    """Per-capita hazard `rate` out of `region`; `to` is None for leaving the system."""
+
+    flow: str
+    region: str
+    rate: str
+    to: str | None = None
+    delay: int = 0
+
+
+Primitive = Source | Split | Exit
+
+
+@dataclass(frozen=True)
+class Network:
+    regions: tuple[str, ...]
+    sources: tuple[Source, ...]
+    splits: tuple[Split, ...]
+    exits: tuple[Exit, ...]
+
+    @property
+    def flow_names(self) -> tuple[str, ...]:
+        return tuple(p.flow for p in (*self.sources, *self.splits, *self.exits))
+
+    @classmethod
+    def build(cls, regions: tuple[str, ...], primitives: list[Primitive]) -> Network:
+        return cls(
+            regions,
+            tuple(p for p in primitives if isinstance(p, Source)),
+            tuple(p for p in primitives if isinstance(p, Split)),
+            tuple(p for p in primitives if isinstance(p, Exit)),
+        )

@@ -1,0 +1,110 @@
+"""Reported figures from a CSV file (`date, region, low, high, value, source`).
+
+`low` or `high` may be empty for one-sided reports ("fewer than 3,000").
+Malformed rows are InputErrors pointing at line and column, like scenario errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import difflib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .errors import NO_VALUE, InputError, Origin
+from .scenario import Observation, Scenario
+from .yamlsource import read_text
+
+COLUMNS = ("date", "region", "low", "high", "value", "source")
+OPTIONAL = ("note",)
+
+
+def _columns(line: str) -> list[int]:
+    """1-based character column where each field of a CSV line starts."""
+    cols, pos, quoted = [1], 0, False
+    for ch in line:
+        pos += 1
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            cols.append(pos + 1)
+    return cols
+
+
+def load_observations(path: Path) -> list[Observation]:
+    text = read_text(path, "observation file")
+    name = str(path)
+    lines = text.splitlines()
+    rows = list(csv.reader(lines))
+    if not rows:
+        raise InputError(Origin(name, 1, 1), "", NO_VALUE, "observation file is empty; expected a header "
+                         + ",".join(COLUMNS))
+    header = [h.strip() for h in rows[0]]
+    for i, col in enumerate(header):
+        if col not in COLUMNS + OPTIONAL:
+            close = difflib.get_close_matches(col, COLUMNS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(COLUMNS)}"
+            raise InputError(Origin(name, 1, _columns(lines[0])[i]), "header", col, f"unknown column{hint}")
+    for need in ("date", "region"):
+        if need not in header:
+            raise InputError(Origin(name, 1, 1), "header", NO_VALUE, f"missing column {need!r}")
+    out = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        starts = _columns(lines[lineno - 1])
+        if len(row) != len(header):
+            raise InputError(Origin(name, lineno, 1), "", NO_VALUE,
+                             f"has {len(row)} fields; the header has {len(header)}")
+        record = dict(zip(header, (c.strip() for c in row), strict=True))
+        out.append(_observation(record, header, starts, Origin(name, lineno, 1)))
+    return out
+
+
+def _observation(record: dict[str, str], header: list[str], starts: list[int], row: Origin) -> Observation:
+    def where(col: str) -> Origin:
+        return Origin(row.file, row.line, starts[header.index(col)] if col in header else 1)
+
+    data: dict[str, object] = {"region": record["region"], "source": record.get("source", "")}
+    try:
+        data["date"] = dt.date.fromisoformat(record["date"])
+    except ValueError:
+        raise InputError(where("date"), "date", record["date"], "must be a date like 2016-02-04") from None
+    for col in ("low", "high", "value"):
+        cell = record.get(col, "")
+        if cell == "":
+            continue
+        try:
+            number = float(cell.replace(",", "").replace("_", ""))
+        except ValueError:
+            raise InputError(where(col), col, cell, "must be a number or empty") from None
+        data[col] = number
+    try:
+        return Observation.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        col = str(err["loc"][0]) if err["loc"] else "value"
+        msg = err["msg"].removeprefix("Value error, ")
+        value = record.get(col, NO_VALUE) if err["loc"] else NO_VALUE
+        return_col = col if col in header else "date"
+        raise InputError(where(return_col), col if err["loc"] else "", value, msg[:1].lower() + msg[1:]) from None
+
+
+def scenario_observations(s: Scenario, base: Path, file: Path | None = None) -> tuple[list[Observation], list[str]]:
+    """The observations a scenario is compared with, and notes on rows left out.
+
+    Rows of a shared file for other regions or outside the run are skipped (with a
+    note), since one reported-figures file serves many scenarios.
+    """
+    if file is None and isinstance(s.observations, list):
+        return s.observations, []
+    path = file if file is not None else (base / str(s.observations))
+    rows = load_observations(path)
+    keep = [o for o in rows if o.region in s.regions and s.start <= o.date <= s.end]
+    notes = []
+    if len(keep) < len(rows):
+        notes.append(f"{len(rows) - len(keep)} of {len(rows)} rows of {path} are for other regions "
+                     "or outside the run and were skipped")
+    return keep, notes

@@ -1,0 +1,83 @@
+"""Parameter paths (`flows.divert.fraction`, `regions.libya.initial`, `seed`) on raw scenario data.
+
+The same paths serve `--set`, events, sweeps and calibration, so resolving one
+lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import NO_VALUE, InputError, Origin
+from .flows import NUMERIC_FIELDS
+from .yamlsource import FieldPath, Located, parse_yaml
+
+TOP_LEVEL = ("replicates", "seed", "start", "end", "report_every", "time_unit")
+
+
+def known_paths(data: dict[str, Any]) -> list[str]:
+    """Every parameter path the raw scenario offers (best effort on unvalidated data)."""
+    out = list(TOP_LEVEL)
+    regions = data.get("regions")
+    if isinstance(regions, dict):
+        out += [f"regions.{r}.initial" for r in regions]
+    for flow in data.get("flows") or []:
+        if isinstance(flow, dict) and isinstance(flow.get("name"), str):
+            for field in (*NUMERIC_FIELDS.get(str(flow.get("kind")), ()), "delay"):
+                out.append(f"flows.{flow['name']}.{field}")
+    return out
+
+
+def unknown_path_rule(key: str, known: Iterable[str], flows_only: bool = False) -> str:
+    names = [k for k in known if not flows_only or k.startswith("flows.")]
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(names[:8])}"
+    what = "flow parameter" if flows_only else "parameter path"
+    return f"unknown {what} {key!r}{hint}"
+
+
+def locate(data: dict[str, Any], key: str) -> FieldPath | None:
+    """The raw-data path of a parameter path, or None if the scenario has no such number."""
+    parts = key.split(".")
+    if len(parts) == 1 and parts[0] in TOP_LEVEL:
+        return (parts[0],)
+    if len(parts) == 3 and parts[0] == "regions" and parts[2] == "initial":
+        regions = data.get("regions")
+        if isinstance(regions, dict) and parts[1] in regions:
+            return ("regions", parts[1], "initial")
+    if len(parts) == 3 and parts[0] == "flows":
+        for i, flow in enumerate(data.get("flows") or []):
+            if isinstance(flow, dict) and flow.get("name") == parts[1]:
+                fields = (*NUMERIC_FIELDS.get(str(flow.get("kind")), ()), "delay")
+                return ("flows", i, parts[2]) if parts[2] in fields else None
+    return None
+
+
+def set_value(located: Located, key: str, value: Any, origin: Origin) -> None:
+    """Put `value` at parameter path `key`, remembering that it came from `origin`."""
+    where = locate(located.data, key)
+    if where is None:
+        raise InputError(origin, key, NO_VALUE, unknown_path_rule(key, known_paths(located.data)))
+    node = located.data
+    for part in where[:-1]:
+        node = node[part]
+    if not isinstance(node, dict):
+        raise InputError(origin, key, NO_VALUE, "cannot be set: its parent is not a mapping")
+    node[where[-1]] = value
+    located.origins[where] = origin
+    located.key_origins[where] = origin
+
+
+def apply_override(located: Located, text: str) -> None:
+    """Apply one `--set PATH=VALUE`; the value is read as YAML (numbers, dates, distributions)."""
+    origin = Origin(f"--set {text}")
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise InputError(origin, "", NO_VALUE, "must be written PATH=VALUE, e.g. flows.divert.fraction=0.4")
+    try:
+        value = parse_yaml(raw, f"--set {text}").data
+    except InputError as exc:
+        raise InputError(origin, key.strip(), raw, exc.rule) from None
+    set_value(located, key.strip(), value, origin)

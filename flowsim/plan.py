@@ -1,0 +1,143 @@
+"""A scenario turned into arrays: what one engine call simulates for a block of lanes.
+
+A lane is one replicate of one parameter point. Everything an engine needs is
+here as numpy arrays over lanes, so engines never look at the scenario file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .distributions import Distribution, Number
+from .network import Network
+from .scenario import Scenario
+
+
+@dataclass(frozen=True)
+class SetParam:
+    path: str
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScaleParam:
+    path: str
+    factor: np.ndarray
+
+
+@dataclass(frozen=True)
+class RemoveShare:
+    region: int
+    share: np.ndarray
+    counter: int
+
+
+@dataclass(frozen=True)
+class RemoveCount:
+    region: int
+    count: np.ndarray
+    counter: int
+
+
+Action = SetParam | ScaleParam | RemoveShare | RemoveCount
+
+
+@dataclass(frozen=True)
+class DatedAction:
+    day: int
+    action: Action
+
+
+@dataclass
+class Plan:
+    network: Network
+    days: int
+    unit_days: float
+    record_days: np.ndarray
+    params: dict[str, np.ndarray]
+    initial: np.ndarray
+    actions: list[DatedAction]
+    counters: tuple[str, ...]
+    drawn: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def lanes(self) -> int:
+        return int(self.initial.shape[1])
+
+
+def record_days(s: Scenario, extra: list[int] | None = None) -> np.ndarray:
+    """Report every `report_every` days, plus the last day and any observation days."""
+    days = set(range(0, s.days + 1, s.report_every)) | {s.days}
+    days |= {d for d in extra or [] if 0 <= d <= s.days}
+    days |= {s.day_of(o.date) for o in s.inline_observations()}
+    return np.array(sorted(days), dtype=np.int64)
+
+
+def counter_names(s: Scenario) -> tuple[str, ...]:
+    """Names of the flows.csv rows: every flow, then every shock event."""
+    return (*s.network().flow_names, *(e.label() for e in s.events if e.shock))
+
+
+def _draw(value: Number, rng: np.random.Generator, lanes: int) -> np.ndarray:
+    if isinstance(value, Distribution):
+        return np.asarray(value.sample(rng, lanes), dtype=float)
+    return np.full(lanes, float(value))
+
+
+def make_plan(
+    s: Scenario,
+    rng: np.random.Generator,
+    lanes: int,
+    fixed: dict[str, np.ndarray] | None = None,
+    days: np.ndarray | None = None,
+) -> Plan:
+    """Draw every uncertain number once per lane (in file order), unless `fixed` gives it."""
+    fixed = fixed or {}
+    params: dict[str, np.ndarray] = {}
+    drawn: dict[str, np.ndarray] = {}
+    for key, value in s.parameters().items():
+        if key in fixed:
+            params[key] = np.broadcast_to(np.asarray(fixed[key], dtype=float), (lanes,)).copy()
+        else:
+            params[key] = _draw(value, rng, lanes)
+            if isinstance(value, Distribution):
+                drawn[key] = params[key]
+    regions = list(s.regions)
+    initial = np.stack([np.rint(params[f"regions.{r}.initial"]) for r in regions]).astype(np.int64)
+    actions: list[DatedAction] = []
+    counters = counter_names(s)
+    for i, ev in enumerate(s.events):
+        day = s.day_of(ev.date)
+        for key, value in (ev.set or {}).items():
+            values = _draw(value, rng, lanes)
+            if isinstance(value, Distribution):
+                drawn[f"events[{i}].set.{key}"] = values
+            actions.append(DatedAction(day, SetParam(key, values)))
+        for key, value in (ev.scale or {}).items():
+            factor = _draw(value, rng, lanes)
+            if isinstance(value, Distribution):
+                drawn[f"events[{i}].scale.{key}"] = factor
+            actions.append(DatedAction(day, ScaleParam(key, factor)))
+        if ev.shock:
+            region = regions.index(ev.shock.region)
+            counter = counters.index(ev.label())
+            if ev.shock.remove is not None:
+                share = _draw(ev.shock.remove, rng, lanes)
+                actions.append(DatedAction(day, RemoveShare(region, share, counter)))
+            else:
+                assert ev.shock.count is not None
+                count = np.rint(_draw(ev.shock.count, rng, lanes)).astype(np.int64)
+                actions.append(DatedAction(day, RemoveCount(region, count, counter)))
+    return Plan(
+        network=s.network(),
+        days=s.days,
+        unit_days=s.unit_days,
+        record_days=record_days(s) if days is None else days,
+        params=params,
+        initial=initial,
+        actions=actions,
+        counters=counters,
+        drawn=drawn,
+    )

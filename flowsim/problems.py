@@ -1,0 +1,147 @@
+"""Turn schema failures into one InputError that points at the offending line and column."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from .errors import NO_VALUE, InputError
+from .yamlsource import FieldPath, Located
+
+
+def pretty_path(data: Any, path: FieldPath) -> str:
+    """`flows.recruit_is.rate` for named list items, `events[0].date` otherwise."""
+    out = ""
+    node = data
+    for key in path:
+        if isinstance(key, int):
+            item = node[key] if isinstance(node, list) and -len(node) <= key < len(node) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            out += f".{name}" if isinstance(name, str) and out == "flows" else f"[{key}]"
+        else:
+            out += f".{key}" if out else str(key)
+        node = _child(node, key)
+    return out
+
+
+def _child(node: Any, key: str | int) -> Any:
+    if isinstance(node, dict) and isinstance(key, str):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+        return node[key]
+    return None
+
+
+def data_path(data: Any, loc: tuple[str | int, ...]) -> FieldPath:
+    """Map a pydantic `loc` onto the raw data, dropping union tags and other extras."""
+    path: list[str | int] = []
+    node = data
+    for key in loc:
+        child = _child(node, key)
+        if child is None and not (isinstance(node, dict) and key in node):
+            if isinstance(node, dict) and isinstance(key, str) and key not in _TAGS:
+                path.append(key)  # a missing or extra key: keep it for the message
+                node = None
+            continue
+        path.append(key)
+        node = child
+    return tuple(path)
+
+
+_TAGS = {"recruitment", "attrition", "diversion", "transfer", "function-after", "function-plain"}
+
+
+def first_error(exc: ValidationError, located: Located, vocabulary: set[str]) -> InputError:
+    """The earliest (by position in the file) of the schema's complaints, as an InputError."""
+    errors = [to_input_error(e, located, vocabulary) for e in exc.errors()]
+    errors.sort(key=lambda e: (e.origin.file != located.file, e.origin.line or 0, e.origin.column or 0))
+    return errors[0]
+
+
+def to_input_error(err: ErrorDetails, located: Located, vocabulary: set[str]) -> InputError:
+    kind = err["type"]
+    path = data_path(located.data, tuple(err["loc"]))
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        path = (*path, "kind")
+    exists = _exists(located.data, path)
+    origin = located.origin(path, key=kind == "extra_forbidden")
+    value: object = _value(located.data, path) if exists else NO_VALUE
+    rule = _rule(err, path, vocabulary)
+    if kind == "extra_forbidden":
+        value = NO_VALUE
+    return InputError(origin, pretty_path(located.data, path), value, rule)
+
+
+def _exists(data: Any, path: FieldPath) -> bool:
+    node = data
+    for key in path:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            return False
+    return True
+
+
+def _value(data: Any, path: FieldPath) -> Any:
+    node = data
+    for key in path:
+        node = node[key]
+    if isinstance(node, dict | list):
+        return _short(node)
+    return node
+
+
+def _short(node: Any) -> str:
+    text = str(node)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_RULES = {
+    "missing": "is required",
+    "model_type": "must be a mapping of keys to values",
+    "dict_type": "must be a mapping of keys to values",
+    "list_type": "must be a list",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "string_type": "must be text",
+    "date_type": "must be a date like 2016-02-04",
+    "date_parsing": "must be a date like 2016-02-04",
+    "date_from_datetime_parsing": "must be a date like 2016-02-04",
+    "string_pattern_mismatch": "must start with a letter and use only letters, digits and _",
+    "union_tag_not_found": "is required: one of recruitment, attrition, diversion, transfer",
+    "union_tag_invalid": "unknown flow kind; use one of recruitment, attrition, diversion, transfer",
+}
+
+
+def _rule(err: ErrorDetails, path: FieldPath, vocabulary: set[str]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else ""
+        close = difflib.get_close_matches(key, sorted(vocabulary), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key {key!r}{hint}"
+    if kind in _RULES:
+        return _RULES[kind]
+    ctx = err.get("ctx") or {}
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
+        bound = next(iter(ctx.values()), "")
+        return f"must be {op[kind]} {bound}"
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return msg[:1].lower() + msg[1:]
+
+
+
+
+def problem(located: Located, path: FieldPath, rule: str, *, show_value: bool = True) -> InputError:
+    """An InputError for a cross-field rule found after the schema passed."""
+    value = _value(located.data, path) if show_value and _exists(located.data, path) else NO_VALUE
+    return InputError(located.origin(path), pretty_path(located.data, path), value, rule)

@@ -1,0 +1,249 @@
+"""The scenario file: its schema, its cross-field rules, and loading with `--set` overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+
+from . import paths
+from .distributions import AnyNumber, Fraction, NonNegative, Number, bounds
+from .flows import FLOW_KINDS, NUMERIC_FIELDS, Flow, Name
+from .network import Network, Primitive, Split
+from .problems import first_error, problem
+from .yamlsource import Located, load_yaml
+
+Date = Annotated[dt.date, Strict()]
+Int = Annotated[int, Strict()]
+
+UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25}
+
+
+class Strictly(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Region(Strictly):
+    initial: NonNegative = Field(description="persons at the start (rounded per replicate)")
+
+
+class Shock(Strictly):
+    region: Name
+    remove: Fraction | None = Field(None, description="share of the region removed at once")
+    count: NonNegative | None = Field(None, description="persons removed at once")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Shock:
+        if (self.remove is None) == (self.count is None):
+            raise ValueError("a shock needs exactly one of `remove` (a share) or `count`")
+        return self
+
+
+class Event(Strictly):
+    date: Date
+    name: Name | None = None
+    set: dict[str, AnyNumber] | None = Field(None, description="parameter path -> new value")
+    scale: dict[str, NonNegative] | None = Field(None, description="parameter path -> factor")
+    shock: Shock | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Event:
+        if sum(x is not None for x in (self.set, self.scale, self.shock)) != 1:
+            raise ValueError("an event needs exactly one of `set`, `scale` or `shock`")
+        return self
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        assert self.shock is not None
+        return f"shock_{self.shock.region}_{self.date.isoformat()}"
+
+
+class Observation(Strictly):
+    date: Date
+    region: Name
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    low: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    high: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _has_figure(self) -> Observation:
+        if self.value is None and self.low is None and self.high is None:
+            raise ValueError("an observation needs `value`, or `low` and/or `high`")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) must not exceed high ({self.high:g})")
+        return self
+
+
+class Sweep(Strictly):
+    method: Literal["grid", "random", "lhs", "sobol"] = "grid"
+    samples: Annotated[Int, Field(ge=1, le=10_000_000)] = 64
+    parameters: dict[str, list[AnyNumber] | AnyNumber] = Field(default_factory=dict)
+
+
+class Scenario(Strictly):
+    """A whole scenario file. Rates are per `time_unit`; delays and `report_every` in days."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    description: str = ""
+    start: Date
+    end: Date
+    time_unit: Literal["day", "week", "month", "year"] = "day"
+    report_every: Annotated[Int, Field(ge=1, le=3650)] = 7
+    replicates: Annotated[Int, Field(ge=1, le=10_000_000)] = 1000
+    seed: Annotated[Int, Field(ge=0, le=2**63 - 1)] = 0
+    regions: Annotated[dict[Name, Region], Field(min_length=1)]
+    flows: list[Flow] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    observations: list[Observation] | str = Field(default_factory=list)
+    sweep: Sweep | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    @property
+    def unit_days(self) -> float:
+        return UNIT_DAYS[self.time_unit]
+
+    def day_of(self, date: dt.date) -> int:
+        return (date - self.start).days
+
+    def parameters(self) -> dict[str, Number]:
+        """Every number a parameter path can name, in file order."""
+        out: dict[str, Number] = {}
+        for name, region in self.regions.items():
+            out[f"regions.{name}.initial"] = region.initial
+        for flow in self.flows:
+            for field in NUMERIC_FIELDS[flow.kind]:
+                out[flow.path(field)] = getattr(flow, field)
+        return out
+
+    def network(self) -> Network:
+        delays = {f.name: getattr(f, "delay", 0) for f in self.flows}
+        prims: list[Primitive] = []
+        for flow in self.flows:
+            for p in flow.compile():
+                if isinstance(p, Split) and p.delay < 0:
+                    p = Split(p.flow, p.of, p.to, p.fraction, delays[p.of])
+                prims.append(p)
+        return Network.build(tuple(self.regions), prims)
+
+    def inline_observations(self) -> list[Observation]:
+        return self.observations if isinstance(self.observations, list) else []
+
+
+VOCABULARY = {
+    name
+    for model in (Scenario, Region, Shock, Event, Observation, Sweep, *FLOW_KINDS.values())
+    for field, info in model.model_fields.items()
+    for name in (field, info.alias or field)
+} | {"kind"}
+
+
+def load_scenario(path: Path, overrides: list[str] | None = None) -> tuple[Scenario, Located]:
+    """Parse, override, validate: the only way a Scenario is made from a file."""
+    located = load_yaml(path)
+    if located.data is None:
+        raise problem(located, (), "scenario file is empty", show_value=False)
+    if not isinstance(located.data, dict):
+        raise problem(located, (), "a scenario must be a mapping of keys (name, start, ...)",
+                      show_value=False)
+    for text in overrides or []:
+        paths.apply_override(located, text)
+    return validate(located), located
+
+
+def validate(located: Located) -> Scenario:
+    try:
+        scenario = Scenario.model_validate(located.data)
+    except ValidationError as exc:
+        raise first_error(exc, located, VOCABULARY) from None
+    check_references(scenario, located)
+    return scenario
+
+
+def check_references(s: Scenario, located: Located) -> None:
+    """Cross-field rules that need the whole file: names, dates, diversion totals."""
+    if s.end <= s.start:
+        raise problem(located, ("end",), f"must be after start ({s.start.isoformat()})")
+    names = [f.name for f in s.flows]
+    kinds = {f.name: f.kind for f in s.flows}
+    for i, flow in enumerate(s.flows):
+        if names.index(flow.name) != i:
+            raise problem(located, ("flows", i, "name"), "flow names must be unique")
+        for ref in flow.references():
+            if ref.target == "region" and ref.name not in s.regions:
+                raise problem(located, ("flows", i, ref.field),
+                              f"unknown region; regions are {', '.join(s.regions)}")
+            if ref.target == "recruitment" and kinds.get(ref.name) != "recruitment":
+                recruit = [n for n, k in kinds.items() if k == "recruitment"]
+                raise problem(located, ("flows", i, ref.field),
+                              f"must name a recruitment flow ({', '.join(recruit) or 'none defined'})")
+    params = s.parameters()
+    _check_events(s, located, params)
+    for i, obs in enumerate(s.inline_observations()):
+        if obs.region not in s.regions:
+            raise problem(located, ("observations", i, "region"),
+                          f"unknown region; regions are {', '.join(s.regions)}")
+        if not s.start <= obs.date <= s.end:
+            raise problem(located, ("observations", i, "date"), _outside(s))
+    if s.sweep:
+        for key in s.sweep.parameters:
+            if key not in params and key not in ("replicates", "seed"):
+                raise problem(located, ("sweep", "parameters", key),
+                              paths.unknown_path_rule(key, params), show_value=False)
+
+
+def _outside(s: Scenario) -> str:
+    return f"must be within the run, {s.start.isoformat()} to {s.end.isoformat()}"
+
+
+def _check_events(s: Scenario, located: Located, params: dict[str, Number]) -> None:
+    """Event dates in the run, paths that exist, and fractions that stay within 1 over time."""
+    highs = {k: bounds(v)[1] for k, v in params.items()}
+    _check_diversion_total(s, located, highs, ("flows",))
+    order = sorted(range(len(s.events)), key=lambda i: s.events[i].date)
+    for i in order:
+        ev = s.events[i]
+        if not s.start <= ev.date <= s.end:
+            raise problem(located, ("events", i, "date"), _outside(s))
+        if ev.shock and ev.shock.region not in s.regions:
+            raise problem(located, ("events", i, "shock", "region"),
+                          f"unknown region; regions are {', '.join(s.regions)}")
+        changes = ev.set if ev.set is not None else (ev.scale or {})
+        action = "set" if ev.set is not None else "scale"
+        for key, value in changes.items():
+            where = ("events", i, action, key)
+            if key not in params or key.startswith("regions."):
+                raise problem(located, where, paths.unknown_path_rule(key, params, flows_only=True),
+                              show_value=False)
+            lo, hi = bounds(value)
+            new = hi if action == "set" else highs[key] * hi
+            if lo < 0:
+                raise problem(located, where, "must be >= 0")
+            if key.endswith(".fraction") and new > 1:
+                raise problem(located, where, f"would make {key} exceed 1 (fractions are shares)")
+            highs[key] = new
+        _check_diversion_total(s, located, highs, ("events", i))
+
+
+def _check_diversion_total(s: Scenario, located: Located, highs: dict[str, float],
+                           where: tuple[str | int, ...]) -> None:
+    totals: dict[str, float] = {}
+    for flow in s.flows:
+        if flow.kind == "diversion":
+            totals[flow.of] = totals.get(flow.of, 0.0) + highs[flow.path("fraction")]
+    for source, total in totals.items():
+        if total > 1 + 1e-12:
+            raise problem(located, where,
+                          f"diversions of {source} could sum to {total:g}; they must sum to at most 1",
+                          show_value=False)
+
+
+def dump_yaml_ready(s: Scenario) -> dict[str, Any]:
+    """The scenario as plain data, for writing a derived scenario file."""
+    return s.model_dump(mode="json", by_alias=True, exclude_none=True)

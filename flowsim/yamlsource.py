@@ -1,0 +1,142 @@
+"""Read YAML into plain Python data while remembering where each value sits.
+
+The scenario schema reports errors by field path; this module keeps a map
+from every path to its line and column so those errors can point into the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import NO_VALUE, InputError, Origin
+
+Key = str | int
+FieldPath = tuple[Key, ...]
+
+MAX_NODES = 100_000
+"""Refuse documents that expand to more nodes than this (YAML alias bombs)."""
+
+MAX_BYTES = 5_000_000
+
+
+@dataclass
+class Located:
+    """Plain data plus the origin of each value, keyed by field path."""
+
+    data: Any
+    file: str
+    origins: dict[FieldPath, Origin] = field(default_factory=dict)
+    key_origins: dict[FieldPath, Origin] = field(default_factory=dict)
+
+    def origin(self, path: FieldPath, *, key: bool = False) -> Origin:
+        """The closest known origin of `path`, falling back to its parents."""
+        table = self.key_origins if key else self.origins
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if probe in self.origins:
+                return self.origins[probe]
+            probe = probe[:-1]
+        return self.origins.get((), Origin(self.file, 1, 1))
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """Read a UTF-8 text file, turning every OS-level problem into an InputError."""
+    name = str(path)
+    if not path.exists():
+        raise InputError(Origin(name), "", NO_VALUE, f"{what} does not exist")
+    if path.is_dir():
+        raise InputError(Origin(name), "", NO_VALUE, f"is a folder, expected a {what}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(Origin(name), "", NO_VALUE, f"cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise InputError(Origin(name), "", len(raw), f"bytes: {what} larger than {MAX_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            Origin(name, line, col), "", NO_VALUE, "file is not UTF-8 text"
+        ) from None
+
+
+def load_yaml(path: Path) -> Located:
+    """Parse a YAML file safely (no object tags) into plain data with origins."""
+    text = read_text(path, "scenario file")
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, name: str) -> Located:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        node = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        origin = Origin(name, mark.line + 1, mark.column + 1) if mark else Origin(name)
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if "duplicate key" in problem or "found duplicate key" in str(exc):
+            problem = "duplicate key: each key may appear once in a mapping"
+        raise InputError(origin, "", NO_VALUE, f"not valid YAML: {problem}") from None
+    except YAMLError as exc:
+        raise InputError(Origin(name), "", NO_VALUE, f"not valid YAML: {exc}") from None
+    located = Located(None, name)
+    located.origins[()] = Origin(name, 1, 1)
+    counter = [0]
+    located.data = _plain(node, (), located, counter)
+    return located
+
+
+def _plain(node: Any, path: FieldPath, located: Located, counter: list[int]) -> Any:
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise InputError(
+            located.origin(path), _dotted(path), NO_VALUE,
+            f"document expands to more than {MAX_NODES} values (alias bomb?)",
+        )
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key in node:
+            child = (*path, str(key))
+            if not isinstance(key, str | int | float | bool | dt.date):
+                raise InputError(located.origin(path), _dotted(child), NO_VALUE, "keys must be plain text")
+            kl, kc = node.lc.key(key)
+            vl, vc = node.lc.value(key)
+            located.key_origins[child] = Origin(located.file, kl + 1, kc + 1)
+            located.origins[child] = Origin(located.file, vl + 1, vc + 1)
+            out[str(key)] = _plain(node[key], child, located, counter)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, item in enumerate(node):
+            line, col = node.lc.item(i)
+            located.origins[(*path, i)] = Origin(located.file, line + 1, col + 1)
+            items.append(_plain(item, (*path, i), located, counter))
+        return items
+    if node is None or isinstance(node, bool | int | float | str | dt.date):
+        if isinstance(node, str):
+            return str(node)
+        if isinstance(node, float):
+            return float(node)
+        if isinstance(node, int) and not isinstance(node, bool):
+            return int(node)
+        return node
+    raise InputError(
+        located.origin(path), _dotted(path), NO_VALUE,
+        "YAML tags such as !!python/object are not allowed; use plain numbers, text, lists and mappings",
+    )
+
+
+def _dotted(path: FieldPath) -> str:
+    return ".".join(str(p) for p in path)
