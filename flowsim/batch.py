@@ -50,8 +50,8 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
         overrides.append(f"replicates={opts.replicates}")
     if opts.seed is not None:
         overrides.append(f"seed={opts.seed}")
-    scenario, _ = load_scenario(path, overrides)
-    obs, notes = scenario_observations(scenario, path.parent, observations)
+    scenario, located = load_scenario(path, overrides)
+    obs, notes = scenario_observations(scenario, located, path.parent, observations)
     return Loaded(path, scenario, obs, notes)
 
 

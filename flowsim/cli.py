@@ -20,8 +20,8 @@ from .runner import Simulation
 from .scenario import Scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

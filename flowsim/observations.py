@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from .errors import NO_VALUE, InputError, Origin
 from .scenario import Observation, Scenario
-from .yamlsource import read_text
+from .problems import problem
+from .yamlsource import Located, read_text
 
 COLUMNS = ("date", "region", "low", "high", "value", "source")
 OPTIONAL = ("note",)
@@ -92,7 +93,9 @@ def _observation(record: dict[str, str], header: list[str], starts: list[int], r
         raise InputError(where(return_col), col if err["loc"] else "", value, msg[:1].lower() + msg[1:]) from None
 
 
-def scenario_observations(s: Scenario, base: Path, file: Path | None = None) -> tuple[list[Observation], list[str]]:
+def scenario_observations(
+    s: Scenario, located: Located, base: Path, file: Path | None = None
+) -> tuple[list[Observation], list[str]]:
     """The observations a scenario is compared with, and notes on rows left out.
 
     Rows of a shared file for other regions or outside the run are skipped (with a
@@ -101,6 +104,9 @@ def scenario_observations(s: Scenario, base: Path, file: Path | None = None) -> 
     if file is None and isinstance(s.observations, list):
         return s.observations, []
     path = file if file is not None else (base / str(s.observations))
+    if file is None and not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise problem(located, ("observations",), f"observation file {what} ({path})")
     rows = load_observations(path)
     keep = [o for o in rows if o.region in s.regions and s.start <= o.date <= s.end]
     notes = []

@@ -57,8 +57,13 @@ _TAGS = {"recruitment", "attrition", "diversion", "transfer", "function-after", 
 def first_error(exc: ValidationError, located: Located, vocabulary: set[str]) -> InputError:
     """The earliest (by position in the file) of the schema's complaints, as an InputError."""
     errors = [to_input_error(e, located, vocabulary) for e in exc.errors()]
-    errors.sort(key=lambda e: (e.origin.file != located.file, e.origin.line or 0, e.origin.column or 0))
-    return errors[0]
+    kinds = [e["type"] for e in exc.errors()]
+    ranked = sorted(
+        zip(kinds, errors, strict=True),
+        key=lambda ke: (ke[0] != "extra_forbidden", ke[1].origin.file != located.file,
+                        ke[1].origin.line or 0, ke[1].origin.column or 0),
+    )
+    return ranked[0][1]  # an unknown key first: it is usually why a required one is "missing"
 
 
 def to_input_error(err: ErrorDetails, located: Located, vocabulary: set[str]) -> InputError:

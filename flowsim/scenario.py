@@ -6,7 +6,16 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 from . import paths
 from .distributions import AnyNumber, Fraction, NonNegative, Number, bounds
@@ -15,7 +24,21 @@ from .network import Network, Primitive, Split
 from .problems import first_error, problem
 from .yamlsource import Located, load_yaml
 
-Date = Annotated[dt.date, Strict()]
+def _date(value: Any) -> dt.date:
+    """ISO dates only (YAML reads 2016-02-04 as a date; quoted text is accepted too)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError("must be a date like 2016-02-04")
+
+
+Date = Annotated[dt.date, PlainValidator(_date), WithJsonSchema({"type": "string", "format": "date"})]
 Int = Annotated[int, Strict()]
 
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25}
@@ -239,6 +262,9 @@ def _check_diversion_total(s: Scenario, located: Located, highs: dict[str, float
             totals[flow.of] = totals.get(flow.of, 0.0) + highs[flow.path("fraction")]
     for source, total in totals.items():
         if total > 1 + 1e-12:
+            if where == ("flows",):
+                last = max(i for i, f in enumerate(s.flows) if f.kind == "diversion" and f.of == source)
+                where = ("flows", last, "fraction")
             raise problem(located, where,
                           f"diversions of {source} could sum to {total:g}; they must sum to at most 1",
                           show_value=False)

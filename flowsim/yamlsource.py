@@ -13,6 +13,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import NO_VALUE, InputError, Origin
@@ -77,8 +78,16 @@ def load_yaml(path: Path) -> Located:
     return parse_yaml(text, str(path))
 
 
+class _Constructor(RoundTripConstructor):
+    """Round-trip constructor that leaves dates as text, so the schema reports bad ones."""
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_str)
+
+
 def parse_yaml(text: str, name: str) -> Located:
     yaml = YAML(typ="rt", pure=True)
+    yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     try:
         node = yaml.load(text)
@@ -89,10 +98,12 @@ def parse_yaml(text: str, name: str) -> Located:
         if "duplicate key" in problem or "found duplicate key" in str(exc):
             problem = "duplicate key: each key may appear once in a mapping"
         raise InputError(origin, "", NO_VALUE, f"not valid YAML: {problem}") from None
-    except YAMLError as exc:
+    except (YAMLError, ValueError, TypeError) as exc:
         raise InputError(Origin(name), "", NO_VALUE, f"not valid YAML: {exc}") from None
     located = Located(None, name)
-    located.origins[()] = Origin(name, 1, 1)
+    lc = getattr(node, "lc", None)
+    first = (lc.line + 1, lc.col + 1) if lc is not None and lc.line is not None else (1, 1)
+    located.origins[()] = Origin(name, *first)
     counter = [0]
     located.data = _plain(node, (), located, counter)
     return located
