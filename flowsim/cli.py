@@ -88,16 +88,23 @@ def run(
 
 
 @app.command()
-@user_errors
 def validate(scenarios: Scenarios, sets: Sets = None) -> None:
-    """Check scenario files without simulating; exit 2 at the first problem."""
+    """Check scenario files without simulating: one line per file, exit 2 if any is wrong."""
     opts = batch.RunOptions(overrides=list(sets or []))
+    failed = False
     for path in scenarios:
-        item = batch.load(path, opts)
+        try:
+            item = batch.load(path, opts)
+        except InputError as exc:
+            err.print(f"error: {exc.message}", markup=False, highlight=False)
+            failed = True
+            continue
         s = item.scenario
         out.print(f"ok: {path}: {s.name}, {len(s.regions)} regions, {len(s.flows)} flows, "
                   f"{len(s.events)} events, {len(item.observations)} observations, "
                   f"{s.start} to {s.end}", highlight=False)
+    if failed:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -116,14 +116,17 @@ def _plain(node: Any, path: FieldPath, located: Located, counter: list[int]) -> 
             located.origin(path), _dotted(path), NO_VALUE,
             f"document expands to more than {MAX_NODES} values (alias bomb?)",
         )
+    tag = getattr(getattr(node, "tag", None), "value", None)
+    if isinstance(node, CommentedMap | CommentedSeq) and tag is not None and not tag.startswith("tag:yaml.org"):
+        raise InputError(located.origin(path), _dotted(path), NO_VALUE, _NO_TAGS)
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key in node:
             child = (*path, str(key))
             if not isinstance(key, str | int | float | bool | dt.date):
                 raise InputError(located.origin(path), _dotted(child), NO_VALUE, "keys must be plain text")
-            kl, kc = node.lc.key(key)
-            vl, vc = node.lc.value(key)
+            kl, kc = node.lc.key(key) or (0, 0)
+            vl, vc = node.lc.value(key) or (kl, kc)
             located.key_origins[child] = Origin(located.file, kl + 1, kc + 1)
             located.origins[child] = Origin(located.file, vl + 1, vc + 1)
             out[str(key)] = _plain(node[key], child, located, counter)
@@ -131,7 +134,7 @@ def _plain(node: Any, path: FieldPath, located: Located, counter: list[int]) -> 
     if isinstance(node, CommentedSeq):
         items = []
         for i, item in enumerate(node):
-            line, col = node.lc.item(i)
+            line, col = node.lc.item(i) or (0, 0)
             located.origins[(*path, i)] = Origin(located.file, line + 1, col + 1)
             items.append(_plain(item, (*path, i), located, counter))
         return items
@@ -144,9 +147,10 @@ def _plain(node: Any, path: FieldPath, located: Located, counter: list[int]) -> 
             return int(node)
         return node
     raise InputError(
-        located.origin(path), _dotted(path), NO_VALUE,
-        "YAML tags such as !!python/object are not allowed; use plain numbers, text, lists and mappings",
-    )
+        located.origin(path), _dotted(path), NO_VALUE, _NO_TAGS)
+
+
+_NO_TAGS = "YAML tags such as !!python/object are not allowed; use plain numbers, text, lists and mappings"
 
 
 def _dotted(path: FieldPath) -> str:

@@ -1,0 +1,63 @@
+"""The engine's fast samplers against exact pmfs (chi-square tests).
+
+Each test pools the expected counts into cells of at least 20 and compares with
+a chi-square distribution; it fails below p = 1e-5, its false-failure rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from flowsim import sampling
+
+ALPHA = 1e-5
+
+
+def chi_square_p(x: np.ndarray, pmf: np.ndarray) -> float:
+    counts = np.bincount(x, minlength=pmf.size)[: pmf.size]
+    expected = pmf * x.size
+    assert counts.sum() >= x.size - expected.sum() * 1e-6 - 1
+    cells, obs, exp = [], 0.0, 0.0
+    for o, e in zip(counts, expected, strict=True):
+        obs, exp = obs + o, exp + e
+        if exp >= 20:
+            cells.append((obs, exp))
+            obs, exp = 0.0, 0.0
+    if cells and exp:
+        cells[-1] = (cells[-1][0] + obs, cells[-1][1] + exp)
+    o_arr, e_arr = np.array(cells).T
+    chi = float(((o_arr - e_arr) ** 2 / e_arr).sum())
+    return float(stats.chi2.sf(chi, len(cells) - 1))
+
+
+@pytest.mark.parametrize("lam", [0.2, 3.0, 17.0, 60.0, 900.0])
+def test_poisson_table(lam: float) -> None:
+    rng = np.random.default_rng(11)
+    x = sampling.Poisson(np.full(200_000, lam)).draw(rng)
+    k = np.arange(int(lam + 20 * np.sqrt(lam) + 30))
+    assert chi_square_p(x, stats.poisson.pmf(k, lam)) > ALPHA
+
+
+def test_poisson_varying_rates_fall_back() -> None:
+    rng = np.random.default_rng(3)
+    lam = np.repeat([2.0, 40.0], 50_000)
+    x = sampling.Poisson(lam).draw(rng)
+    assert abs(x[:50_000].mean() - 2) < 4 * np.sqrt(2 / 50_000)
+    assert abs(x[50_000:].mean() - 40) < 4 * np.sqrt(40 / 50_000)
+
+
+@pytest.mark.parametrize(("n", "p"), [(60, 0.002), (80, 0.03), (5, 0.4), (300, 0.02), (4000, 0.004)])
+def test_binomial(n: int, p: float) -> None:
+    rng = np.random.default_rng(7)
+    x = sampling.binomial(rng, np.full(200_000, n), np.full(200_000, p))
+    assert x.min() >= 0 and x.max() <= n
+    assert chi_square_p(x, stats.binom.pmf(np.arange(n + 1), n, p)) > ALPHA
+
+
+def test_binomial_edge_cases() -> None:
+    rng = np.random.default_rng(1)
+    assert sampling.binomial(rng, np.zeros(5, dtype=np.int64), np.full(5, 0.3)).tolist() == [0] * 5
+    assert sampling.binomial(rng, np.full(5, 9), np.zeros(5)).tolist() == [0] * 5
+    assert sampling.binomial(rng, np.full(5, 9), np.ones(5)).tolist() == [9] * 5
