@@ -9,17 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import batch
-from .errors import InputError
+from .errors import InputError, Origin
 from .runner import Simulation
 from .scenario import Scenario
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
+)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -45,21 +48,21 @@ Replicates = Annotated[int | None, typer.Option("--replicates", "-n", min=1, hel
 Seed = Annotated[int | None, typer.Option("--seed", min=0, help="Random seed (default: the scenario's).")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Override a parameter: PATH=VALUE.")]
 Out = Annotated[Path, typer.Option("--out", help="Results folder; files go to OUT/<name>/.")]
-Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Processes for blocks of replicates.")]
+Workers = Annotated[
+    int | None, typer.Option("--workers", "-j", min=1, help="Processes for blocks of replicates [default: CPUs].")
+]
 Engine = Annotated[str, typer.Option("--engine", help="Simulation engine: step.")]
 
 
 def _options(replicates: int | None, seed: int | None, sets: list[str] | None, out_dir: Path,
-             workers: int, engine: str, trajectories: bool = False) -> batch.RunOptions:
-    if engine != "step":
-        raise InputError(batch_origin("--engine"), "engine", engine, "must be one of: step")
-    return batch.RunOptions(replicates, seed, list(sets or []), out_dir, trajectories, engine, workers)
+             workers: int | None, engine: str, trajectories: bool = False) -> batch.RunOptions:
+    if engine not in ENGINES:
+        raise InputError(Origin("command line --engine"), "engine", engine, f"must be one of: {', '.join(ENGINES)}")
+    return batch.RunOptions(replicates, seed, list(sets or []), out_dir, trajectories, engine,
+                            workers or os.cpu_count() or 1)
 
 
-def batch_origin(option: str) -> Any:
-    from .errors import Origin
-
-    return Origin(f"command line {option}")
+ENGINES = ("step",)
 
 
 @app.command()
@@ -72,7 +75,7 @@ def run(
     out_dir: Out = Path("results"),
     trajectories: Annotated[bool, typer.Option("--trajectories", help="Also write every replicate's path.")] = False,
     engine: Engine = "step",
-    workers: Workers = os.cpu_count() or 1,
+    workers: Workers = None,
 ) -> None:
     """Simulate scenarios and write results/<name>/*.csv."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories)
@@ -82,7 +85,11 @@ def run(
             err.print(f"note: {note}", markup=False, highlight=False)
         with _progress() as bar:
             task = bar.add_task(item.scenario.name, total=item.replicates * item.scenario.days)
-            sim, folder = batch.run(item, opts, lambda n, t=task: bar.advance(t, n))
+
+            def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
+                bar.advance(task, n)
+
+            sim, folder = batch.run(item, opts, advance)
         out.print(summary_table(sim))
         out.print(f"wrote {folder}/", highlight=False)
 
@@ -122,10 +129,7 @@ def _progress() -> Progress:
 
 def summary_table(sim: Simulation) -> Table:
     s = sim.scenario
-    last = -1
-    pops = sim.populations[last].astype(float)
-    import numpy as np
-
+    pops = sim.populations[-1].astype(float)
     table = Table(title=f"{s.name}: {sim.replicates} replicates, {s.end.isoformat()}")
     table.add_column("region")
     table.add_column("mean", justify="right")

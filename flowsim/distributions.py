@@ -89,11 +89,10 @@ def _check_args(kind: str, args: list[float]) -> str | None:
     elif kind in ("normal", "lognormal"):
         if n != 2 or args[1] < 0:
             return f"{kind} needs [mean, sd] with sd >= 0"
-        if kind == "lognormal" and args[0] > math.log(MAX_VALUE):
-            return f"lognormal mean of the log must be <= {math.log(MAX_VALUE):.1f}"
-    elif kind == "choice":
-        if n == 0:
-            return "choice needs a non-empty list of values"
+        if kind == "lognormal" and args[0] + 10 * args[1] > math.log(MAX_VALUE):
+            return f"lognormal mean + 10 sd of the log must be <= {math.log(MAX_VALUE):.1f}"
+    elif kind == "choice" and n == 0:
+        return "choice needs a non-empty list of values"
     return None
 
 

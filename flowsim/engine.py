@@ -82,7 +82,7 @@ class StepEngine:
             own = (-1, self._region[src.to], src.delay, sampling.Poisson(lam * np.clip(rest, 0.0, 1.0)))
             self.streams.append((self._index[src.flow], [own, *parts]))
         self.exits: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int | None, int, np.ndarray]]]] = []
-        for r, region in enumerate(self.regions):
+        for region in self.regions:
             mine = [e for e in net.exits if e.region == region]
             if not mine:
                 self.exits.append((np.zeros(0), np.zeros(0), []))

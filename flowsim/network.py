@@ -53,7 +53,8 @@ class Network:
 
     @property
     def flow_names(self) -> tuple[str, ...]:
-        return tuple(p.flow for p in (*self.sources, *self.splits, *self.exits))
+        prims: tuple[Primitive, ...] = (*self.sources, *self.splits, *self.exits)
+        return tuple(p.flow for p in prims)
 
     @classmethod
     def build(cls, regions: tuple[str, ...], primitives: list[Primitive]) -> Network:

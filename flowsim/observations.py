@@ -14,8 +14,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import NO_VALUE, InputError, Origin
-from .scenario import Observation, Scenario
 from .problems import problem
+from .scenario import Observation, Scenario
 from .yamlsource import Located, read_text
 
 COLUMNS = ("date", "region", "low", "high", "value", "source")
@@ -24,9 +24,8 @@ OPTIONAL = ("note",)
 
 def _columns(line: str) -> list[int]:
     """1-based character column where each field of a CSV line starts."""
-    cols, pos, quoted = [1], 0, False
-    for ch in line:
-        pos += 1
+    cols, quoted = [1], False
+    for pos, ch in enumerate(line, start=1):
         if ch == '"':
             quoted = not quoted
         elif ch == "," and not quoted:

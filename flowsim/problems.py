@@ -63,7 +63,8 @@ def first_error(exc: ValidationError, located: Located, vocabulary: set[str]) ->
         key=lambda ke: (ke[0] != "extra_forbidden", ke[1].origin.file != located.file,
                         ke[1].origin.line or 0, ke[1].origin.column or 0),
     )
-    return ranked[0][1]  # an unknown key first: it is usually why a required one is "missing"
+    # an unknown key first: it is usually why a required one is "missing"
+    return ranked[0][1]
 
 
 def to_input_error(err: ErrorDetails, located: Located, vocabulary: set[str]) -> InputError:
@@ -83,12 +84,11 @@ def to_input_error(err: ErrorDetails, located: Located, vocabulary: set[str]) ->
 def _exists(data: Any, path: FieldPath) -> bool:
     node = data
     for key in path:
-        if isinstance(node, dict) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
-            node = node[key]
-        else:
+        in_map = isinstance(node, dict) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+        if not (in_map or in_list):
             return False
+        node = node[key]
     return True
 
 

@@ -6,8 +6,8 @@ processes ran the blocks, so results are identical whatever the parallelism.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 

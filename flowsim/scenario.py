@@ -24,6 +24,7 @@ from .network import Network, Primitive, Split
 from .problems import first_error, problem
 from .yamlsource import Located, load_yaml
 
+
 def _date(value: Any) -> dt.date:
     """ISO dates only (YAML reads 2016-02-04 as a date; quoted text is accepted too)."""
     if isinstance(value, dt.datetime):
@@ -159,9 +160,10 @@ class Scenario(Strictly):
         return self.observations if isinstance(self.observations, list) else []
 
 
+_MODELS: tuple[type[BaseModel], ...] = (Scenario, Region, Shock, Event, Observation, Sweep, *FLOW_KINDS.values())
 VOCABULARY = {
     name
-    for model in (Scenario, Region, Shock, Event, Observation, Sweep, *FLOW_KINDS.values())
+    for model in _MODELS
     for field, info in model.model_fields.items()
     for name in (field, info.alias or field)
 } | {"kind"}
