@@ -37,6 +37,28 @@ class Outcome:
     """(lanes,): persons still travelling at the end."""
 
 
+@dataclass(frozen=True)
+class RegionExits:
+    p_leave: np.ndarray
+    """P(a resident leaves during the day) = 1 - exp(-H)."""
+    p_stay_arriving: np.ndarray
+    """P(an arrival at a uniform time is still there at midnight) = (1 - exp(-H)) / H."""
+    splits: list[tuple[int, int | None, int, np.ndarray]]
+    """(counter, destination or None, delay, share of the remaining leavers) per exit."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """A Poisson stream of arrivals: a source, or the share of it one diversion takes."""
+
+    flow: int
+    split: int
+    region: int
+    delay: int
+    stay: sampling.Poisson
+    leave: sampling.Poisson
+
+
 class Midnight(simpy.Event):
     """An event at a midnight `delay` days ahead that fires before the day is stepped."""
 
@@ -64,34 +86,23 @@ class StepEngine:
         self._index = {name: i for i, name in enumerate(plan.counters)}
         self._region = {name: i for i, name in enumerate(self.regions)}
         self._dirty = True
+        self._staying = np.zeros_like(self.pop)
+        self._leaving = np.zeros_like(self.pop)
 
     # ---- rates derived from parameters, recomputed only when an event changes one
     def _derive(self) -> None:
         net, unit = self.plan.network, self.plan.unit_days
-        self.streams: list[tuple[int, list[tuple[int, int, int, sampling.Poisson]]]] = []
-        for src in net.sources:
-            lam = self.params[src.rate] / unit
-            parts = []
-            rest = np.ones_like(lam)
-            for sp in net.splits:
-                if sp.of == src.flow:
-                    f = self.params[sp.fraction]
-                    rest = rest - f
-                    stream = sampling.Poisson(lam * f)
-                    parts.append((self._index[sp.flow], self._region[sp.to], sp.delay, stream))
-            own = (-1, self._region[src.to], src.delay, sampling.Poisson(lam * np.clip(rest, 0.0, 1.0)))
-            self.streams.append((self._index[src.flow], [own, *parts]))
-        self.exits: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int | None, int, np.ndarray]]]] = []
+        self.exits: list[RegionExits | None] = []
         for region in self.regions:
             mine = [e for e in net.exits if e.region == region]
             if not mine:
-                self.exits.append((np.zeros(0), np.zeros(0), []))
+                self.exits.append(None)
                 continue
             hazards = [self.params[e.rate] / unit for e in mine]
             total = np.sum(hazards, axis=0)
             p_leave = -np.expm1(-total)
             with np.errstate(invalid="ignore", divide="ignore"):
-                p_die_arriving = np.where(total > 0, 1.0 - p_leave / total, 0.0)
+                p_stay_arriving = np.where(total > 0, p_leave / total, 1.0)
             splits = []
             remaining = total.copy()
             for e, h in zip(mine, hazards, strict=True):
@@ -100,8 +111,28 @@ class StepEngine:
                 remaining = remaining - h
                 to = None if e.to is None else self._region[e.to]
                 splits.append((self._index[e.flow], to, e.delay, share))
-            self.exits.append((p_leave, p_die_arriving, splits))
+            self.exits.append(RegionExits(p_leave, p_stay_arriving, splits))
+        self.parts: list[Part] = []
+        for src in net.sources:
+            lam = self.params[src.rate] / unit
+            rest = np.ones_like(lam)
+            for sp in net.splits:
+                if sp.of == src.flow:
+                    f = self.params[sp.fraction]
+                    rest = rest - f
+                    self.parts.append(self._part(src.flow, sp.flow, sp.to, sp.delay, lam * f))
+            self.parts.append(self._part(src.flow, None, src.to, src.delay, lam * np.clip(rest, 0.0, 1.0)))
         self._dirty = False
+
+    def _part(self, flow: str, split: str | None, to: str, delay: int, lam: np.ndarray) -> Part:
+        """One Poisson stream; arriving at once, it is thinned into stayers and same-day leavers."""
+        region = self._region[to]
+        exits = self.exits[region]
+        stay = 1.0 if delay or exits is None else exits.p_stay_arriving
+        return Part(
+            self._index[flow], -1 if split is None else self._index[split], region, delay,
+            sampling.Poisson(lam * stay), sampling.Poisson(lam * (1.0 - stay)),
+        )
 
     # ---- SimPy processes
     def run(self) -> Outcome:
@@ -166,26 +197,33 @@ class StepEngine:
         if self._dirty:
             self._derive()
         rng = self.rng
-        arriving = np.zeros_like(self.pop)
-        for flow, parts in self.streams:
-            for counter, region, delay, stream in parts:
-                n = stream.draw(rng)
-                self.moved[flow] += n
-                if counter >= 0:
-                    self.moved[counter] += n
-                if delay:
-                    self._travel(env, region, n, delay)
-                else:
-                    arriving[region] += n
-        for r, (p_leave, p_die, splits) in enumerate(self.exits):
-            if not splits:
-                self.pop[r] += arriving[r]
+        staying, leaving = self._staying, self._leaving
+        staying.fill(0)
+        leaving.fill(0)
+        for part in self.parts:
+            n = part.stay.draw(rng)
+            if part.delay:
+                self._travel(env, part.region, n, part.delay)
+            else:
+                staying[part.region] += n
+                if not part.leave.zero:
+                    gone = part.leave.draw(rng)
+                    leaving[part.region] += gone
+                    n = n + gone
+            self.moved[part.flow] += n
+            if part.split >= 0:
+                self.moved[part.split] += n
+        for r, exits in enumerate(self.exits):
+            if exits is None:
+                self.pop[r] += staying[r]
                 continue
-            leaving = rng.binomial(self.pop[r], p_leave) + sampling.binomial(rng, arriving[r], p_die)
-            self.pop[r] += arriving[r] - leaving
-            for i, (counter, to, delay, share) in enumerate(splits):
-                n = leaving if i == len(splits) - 1 else rng.binomial(leaving, share)
-                leaving = leaving - n
+            residents = rng.binomial(self.pop[r], exits.p_leave)
+            self.pop[r] += staying[r] - residents
+            out = residents + leaving[r]
+            last = len(exits.splits) - 1
+            for i, (counter, to, delay, share) in enumerate(exits.splits):
+                n = out if i == last else rng.binomial(out, share)
+                out = out - n
                 self.moved[counter] += n
                 if to is not None:
                     self._travel(env, to, n, delay)
