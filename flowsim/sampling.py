@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy.special import pdtr
 from scipy.special import gammaln
 
 TABLE_MAX_RATE = 5000.0
@@ -30,7 +30,7 @@ class Poisson:
         first = float(lam[0]) if lam.size else 0.0
         if not self.zero and lam.size and np.all(lam == first) and first <= TABLE_MAX_RATE:
             top = int(first + 12 * math.sqrt(first) + 30)
-            self.cdf = np.append(stats.poisson.cdf(np.arange(top), first), 2.0)
+            self.cdf = np.append(pdtr(np.arange(top), first), 2.0)
             size = 4 * top
             self.guide = np.searchsorted(self.cdf, np.arange(size) / size, side="right")
             self.size = size
