@@ -13,8 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import pdtr
-from scipy.special import gammaln
+from scipy.special import gammaln, pdtr
 
 TABLE_MAX_RATE = 5000.0
 SMALL_MEAN = 10.0
