@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, results
+from . import __version__, compare, results
 from .observations import scenario_observations
 from .runner import Simulation, simulate
-from .scenario import Observation, Scenario, load_scenario
+from .scenario import Event, Observation, Scenario, load_scenario
 
 
 @dataclass
@@ -24,6 +24,7 @@ class RunOptions:
     trajectories: bool = False
     engine: str = "step"
     workers: int = 1
+    comparison: compare.Settings = field(default_factory=compare.Settings)
 
 
 @dataclass
@@ -55,7 +56,17 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
     return Loaded(path, scenario, obs, notes)
 
 
-def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> tuple[Simulation, Path]:
+@dataclass
+class Outcome:
+    """A finished run: the simulation, where it was written, and its comparison."""
+
+    sim: Simulation
+    folder: Path
+    comparison: list[compare.Row]
+    score: compare.Score | None
+
+
+def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Outcome:
     """Simulate one loaded scenario and write its result folder atomically."""
     s = item.scenario
     t0 = time.perf_counter()
@@ -66,32 +77,57 @@ def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None =
         progress=progress,
     )
     wall = time.perf_counter() - t0
+    rows = compare.compare(sim, item.observations, opts.comparison)
+    score = compare.score(rows) if rows else None
     folder = item.folder(opts.out)
     with results.Staged(folder) as out:
         out.csv("summary.csv", results.SUMMARY, results.summary_rows(sim))
         out.csv("flows.csv", results.FLOWS, results.flow_rows(sim))
         header = results.parameter_header([sim])
         out.csv("parameters.csv", header, results.parameter_rows([sim], header))
-        if opts.trajectories:
-            out.csv("trajectories.csv", results.TRAJECTORIES, results.trajectory_rows(sim))
-        else:
-            out.remove("trajectories.csv")
-        out.json("run.json", metadata(item, opts, wall))
+        for name, wanted, columns, make in (
+            ("trajectories.csv", opts.trajectories, results.TRAJECTORIES, lambda: results.trajectory_rows(sim)),
+            ("comparison.csv", bool(rows), compare.COLUMNS, lambda: compare.csv_rows(sim, rows)),
+        ):
+            if wanted:
+                out.csv(name, columns, make())
+            else:
+                out.remove(name)
+        out.json("run.json", metadata(item, opts, wall, score))
         out.commit()
-    return sim, folder
+    return Outcome(sim, folder, rows, score)
 
 
-def metadata(item: Loaded, opts: RunOptions, wall: float) -> dict[str, object]:
+def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score | None) -> dict[str, object]:
+    s = item.scenario
     return {
         "flowsim_version": __version__,
-        "scenario": item.scenario.name,
+        "scenario": s.name,
         "scenario_file": str(item.path),
         "scenario_sha256": hashlib.sha256(item.path.read_bytes()).hexdigest(),
         "command_line": " ".join(["flowsim", *sys.argv[1:]]),
         "overrides": opts.overrides,
-        "seed": item.scenario.seed,
-        "replicates": item.scenario.replicates,
+        "seed": s.seed,
+        "replicates": s.replicates,
         "engine": opts.engine,
         "workers": opts.workers,
         "wall_time_s": round(wall, 3),
+        "events": [
+            {"date": e.date.isoformat(), "label": e.label() if e.shock or e.name else _describe(e)}
+            for e in s.events
+        ],
+        "observations": [o.model_dump(mode="json") for o in item.observations],
+        "comparison": None if score is None else {
+            "observations": score.observations,
+            "consistent": score.consistent,
+            "log_likelihood": round(score.log_likelihood, 6),
+            "tolerance": opts.comparison.tolerance,
+            "softness": opts.comparison.softness,
+        },
     }
+
+
+def _describe(e: Event) -> str:
+    change = e.set if e.set is not None else e.scale or {}
+    verb = "set" if e.set is not None else "scale"
+    return f"{verb} " + ", ".join(f"{k.removeprefix('flows.')}" for k in change)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,14 +18,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from . import batch
-from .errors import InputError, Origin
+from .compare import SOFTNESS, TOLERANCE, Settings
+from .errors import NO_VALUE, InputError, Origin
+from .plot import plot_folder, result_folders
 from .runner import Simulation
-from .scenario import Scenario
+from .scenario import Observation, Scenario
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
 )
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)  # pipes get full tables
 err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,6 +69,12 @@ def _options(replicates: int | None, seed: int | None, sets: list[str] | None, o
 ENGINES = ("step",)
 
 
+Plot = Annotated[bool, typer.Option("--plot", help="Also draw results/<name>/plot.png.")]
+ObsFile = Annotated[Path | None, typer.Option("--observations", help="Reported figures CSV to compare with.")]
+Tolerance = Annotated[float, typer.Option("--tolerance", min=0, max=1, help="Point values count within ±this share.")]
+Softness = Annotated[float, typer.Option("--softness", min=1e-6, help="Soft edge of a range in the score, as a share.")]
+
+
 @app.command()
 @user_errors
 def run(
@@ -76,22 +86,72 @@ def run(
     trajectories: Annotated[bool, typer.Option("--trajectories", help="Also write every replicate's path.")] = False,
     engine: Engine = "step",
     workers: Workers = None,
+    plot: Plot = False,
 ) -> None:
     """Simulate scenarios and write results/<name>/*.csv."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories)
-    loaded = [batch.load(p, opts) for p in scenarios]  # every file is checked before any runs
+    for item in [batch.load(p, opts) for p in scenarios]:  # every file is checked before any runs
+        done = _run(item, opts, plot)
+        out.print(summary_table(done.sim))
+        out.print(f"wrote {done.folder}/", highlight=False)
+
+
+@app.command()
+@user_errors
+def compare(
+    scenarios: Scenarios,
+    observations: ObsFile = None,
+    tolerance: Tolerance = TOLERANCE,
+    softness: Softness = SOFTNESS,
+    replicates: Replicates = None,
+    seed: Seed = None,
+    sets: Sets = None,
+    out_dir: Out = Path("results"),
+    engine: Engine = "step",
+    workers: Workers = None,
+    plot: Plot = False,
+) -> None:
+    """Run scenarios and compare them with reported figures; write comparison.csv; rank them."""
+    opts = _options(replicates, seed, sets, out_dir, workers, engine)
+    opts.comparison = Settings(tolerance, softness)
+    loaded = [batch.load(p, opts, observations) for p in scenarios]
     for item in loaded:
-        for note in item.notes:
-            err.print(f"note: {note}", markup=False, highlight=False)
-        with _progress() as bar:
-            task = bar.add_task(item.scenario.name, total=item.replicates * item.scenario.days)
+        if not item.observations:
+            raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
+                             "no reported figures in the run to compare with; add `observations:` "
+                             "or pass --observations FILE.csv")
+    finished = []
+    for item in loaded:
+        done = _run(item, opts, plot)
+        finished.append(done)
+        out.print(comparison_table(done))
+        out.print(f"wrote {done.folder}/comparison.csv", highlight=False)
+    if len(finished) > 1:
+        out.print(side_by_side(finished))
+        out.print(ranking(finished))
 
-            def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
-                bar.advance(task, n)
 
-            sim, folder = batch.run(item, opts, advance)
-        out.print(summary_table(sim))
-        out.print(f"wrote {folder}/", highlight=False)
+@app.command()
+@user_errors
+def plot(results_dir: Annotated[Path, typer.Argument(help="A results/<name> folder, or results/.")]) -> None:
+    """Draw plot.png (fan chart with reported figures) in each result folder."""
+    for folder in result_folders(results_dir):
+        out.print(f"wrote {plot_folder(folder)}", highlight=False)
+
+
+def _run(item: batch.Loaded, opts: batch.RunOptions, plot: bool) -> batch.Outcome:
+    for note in item.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+    with _progress() as bar:
+        task = bar.add_task(item.scenario.name, total=item.replicates * item.scenario.days)
+
+        def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
+            bar.advance(task, n)
+
+        done = batch.run(item, opts, advance)
+    if plot:
+        out.print(f"wrote {plot_folder(done.folder)}", highlight=False)
+    return done
 
 
 @app.command()
@@ -138,6 +198,63 @@ def summary_table(sim: Simulation) -> Table:
     for r, region in enumerate(s.regions):
         lo, med, hi = np.percentile(pops[r], [5, 50, 95])
         table.add_row(region, f"{pops[r].mean():,.0f}", f"{med:,.0f}", f"{lo:,.0f} – {hi:,.0f}")
+    return table
+
+
+def comparison_table(done: batch.Outcome) -> Table:
+    s = done.sim.scenario
+    table = Table(title=f"{s.name}: simulated (5–95%) vs reported")
+    for name in ("date", "region", "reported", "simulated", "in range", "verdict"):
+        table.add_column(name, justify="left" if name in ("date", "region", "verdict") else "right", no_wrap=True)
+    for r in done.comparison:
+        table.add_row(r.obs.date.isoformat(), r.obs.region, reported_text(r.obs),
+                      f"{r.p05:,.0f}–{r.p95:,.0f}", f"{r.p_in_range:.0%}", r.verdict)
+    if done.score:
+        table.caption = (f"{done.score.consistent} of {done.score.observations} consistent; "
+                         f"score (log-likelihood) {done.score.log_likelihood:.2f}")
+    return table
+
+
+def reported_text(obs: Observation) -> str:
+    if obs.low is None and obs.high is None:
+        return f"≈{obs.value:,.0f}"
+    if obs.low is None:
+        return f"≤{obs.high:,.0f}"
+    if obs.high is None:
+        return f"≥{obs.low:,.0f}"
+    return f"{obs.low:,.0f}–{obs.high:,.0f}"
+
+
+def side_by_side(finished: list[batch.Outcome]) -> Table:
+    table = Table(title="Median on the reported dates, by scenario")
+    table.add_column("date", no_wrap=True)
+    table.add_column("region", no_wrap=True)
+    table.add_column("reported", justify="right", no_wrap=True)
+    for done in finished:
+        table.add_column(done.sim.scenario.name, justify="right", no_wrap=True)
+    keys: dict[tuple[str, str, str], list[str]] = {}
+    for i, done in enumerate(finished):
+        for r in done.comparison:
+            key = (r.obs.date.isoformat(), r.obs.region, reported_text(r.obs))
+            cells = keys.setdefault(key, [""] * len(finished))
+            mark = "" if r.verdict == "consistent" else (" ↑" if r.verdict == "too high" else " ↓")
+            cells[i] = f"{r.p50:,.0f}{mark}"
+    for key in sorted(keys):
+        table.add_row(*key, *keys[key])
+    table.caption = "↑ too high, ↓ too low (90% interval outside the reported range)"
+    return table
+
+
+def ranking(finished: list[batch.Outcome]) -> Table:
+    table = Table(title="Scenarios ranked by agreement with the reported figures")
+    for name in ("rank", "scenario", "consistent", "score"):
+        table.add_column(name, justify="left" if name == "scenario" else "right")
+    scored = sorted(finished, key=lambda d: -(d.score.log_likelihood if d.score else -math.inf))
+    for i, done in enumerate(scored, start=1):
+        sc = done.score
+        assert sc is not None
+        table.add_row(str(i), done.sim.scenario.name, f"{sc.consistent}/{sc.observations}",
+                      f"{sc.log_likelihood:.2f}")
     return table
 
 

@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     Strict,
     ValidationError,
@@ -39,7 +40,12 @@ def _date(value: Any) -> dt.date:
     raise ValueError("must be a date like 2016-02-04")
 
 
-Date = Annotated[dt.date, PlainValidator(_date), WithJsonSchema({"type": "string", "format": "date"})]
+Date = Annotated[
+    dt.date,
+    PlainValidator(_date),
+    PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
 Int = Annotated[int, Strict()]
 
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25}

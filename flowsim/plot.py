@@ -1,0 +1,109 @@
+"""Fan charts from a result folder: median, 50% and 90% bands, reported figures, events."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+
+from .errors import NO_VALUE, InputError, Origin
+from .results import Staged
+
+PNG = "plot.png"
+
+
+def result_folders(path: Path) -> list[Path]:
+    """`path` itself if it holds a run, else the runs directly inside it."""
+    if (path / "summary.csv").is_file():
+        return [path]
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if (p / "summary.csv").is_file())
+        if found:
+            return found
+    what = "does not exist" if not path.exists() else "holds no results (no summary.csv)"
+    raise InputError(Origin(str(path)), "", NO_VALUE, f"results folder {what}")
+
+
+def plot_folder(folder: Path) -> Path:
+    """Draw `folder/plot.png` from its summary.csv and run.json; returns the PNG path."""
+    with open(folder / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    meta_path = folder / "run.json"
+    meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    by_region: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        if row["point"] == "0":
+            by_region[row["region"]].append(row)
+    observations = meta.get("observations") or []
+    sources = list(dict.fromkeys(o.get("source") or "unnamed source" for o in observations))
+    fig, axes = plt.subplots(len(by_region), 1, figsize=(10, 3.4 * len(by_region) + 0.9 + 0.22 * len(sources)),
+                             sharex=True, squeeze=False)
+    for ax, (region, series) in zip(axes[:, 0], by_region.items(), strict=True):
+        _panel(ax, region, series, [o for o in observations if o["region"] == region], sources)
+        for ev in meta.get("events") or []:
+            ax.axvline(dt.date.fromisoformat(ev["date"]), color="0.45", ls="--", lw=0.9)
+    top = axes[0, 0]
+    for ev in meta.get("events") or []:
+        top.annotate(ev["label"], (dt.date.fromisoformat(ev["date"]), 1.0), xycoords=("data", "axes fraction"),
+                     rotation=90, va="top", ha="right", fontsize=7, color="0.35")
+    axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(axes[-1, 0].xaxis.get_major_locator()))
+    title = meta.get("scenario", folder.name)
+    reps = meta.get("replicates")
+    fig.suptitle(f"{title}" + (f" ({reps} replicates)" if reps else ""), fontsize=12)
+    if sources:
+        legend = "\n".join(textwrap.shorten(f"[{i + 1}] {s}", 150) for i, s in enumerate(sources))
+        fig.text(0.01, 0.005, legend, fontsize=7, va="bottom", ha="left", color="0.2")
+    fig.tight_layout(rect=(0, 0.02 + 0.018 * len(sources), 1, 0.97))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    with Staged(folder) as out:
+        out.bytes(PNG, buf.getvalue())
+        out.commit()
+    return folder / PNG
+
+
+def _panel(ax: Any, region: str, series: list[dict[str, str]], observations: list[dict[str, Any]],
+           sources: list[str]) -> None:
+    dates = [dt.date.fromisoformat(r["date"]) for r in series]
+
+    def col(name: str) -> list[float]:
+        return [float(r[name]) for r in series]
+
+    ax.fill_between(dates, col("p05"), col("p95"), color="C0", alpha=0.18, lw=0, label="90% of replicates")
+    ax.fill_between(dates, col("p25"), col("p75"), color="C0", alpha=0.38, lw=0, label="50% of replicates")
+    ax.plot(dates, col("p50"), color="C0", lw=1.8, label="median")
+    for obs in observations:
+        date = dt.date.fromisoformat(obs["date"])
+        tag = str(sources.index(obs.get("source") or "unnamed source") + 1)
+        low, high, value = obs.get("low"), obs.get("high"), obs.get("value")
+        if low is None and high is None:
+            ax.plot([date], [value], "o", color="C3", ms=6, zorder=5)
+            y = value
+        else:
+            lo = low if low is not None else 0.0
+            hi = high if high is not None else (low or 0) * 1.5
+            ax.vlines(date, lo, hi, color="C3", lw=3, zorder=5)
+            for end, present in ((lo, low is not None), (hi, high is not None)):
+                ax.plot([date], [end], "_" if present else ("^" if end == hi else "v"), color="C3", ms=10, zorder=5)
+            y = hi
+        ax.annotate(f"[{tag}]", (date, y), textcoords="offset points", xytext=(3, 3), fontsize=7, color="C3")
+    ax.set_title(region.replace("_", "/") if region == "iraq_syria" else region, loc="left", fontsize=10)
+    ax.set_ylabel("fighters")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.grid(alpha=0.3)
+    if observations:
+        ax.plot([], [], color="C3", lw=3, label="reported range / figure")
+    ax.legend(loc="best", fontsize=7, framealpha=0.8)
