@@ -47,8 +47,9 @@ def plot_folder(folder: Path) -> Path:
             by_region[row["region"]].append(row)
     observations = meta.get("observations") or []
     sources = list(dict.fromkeys(o.get("source") or "unnamed source" for o in observations))
-    fig, axes = plt.subplots(len(by_region), 1, figsize=(10, 3.4 * len(by_region) + 0.9 + 0.22 * len(sources)),
-                             sharex=True, squeeze=False)
+    legend_in = 0.2 + 0.125 * len(sources)  # inches of source notes under the panels
+    height = 3.4 * len(by_region) + 0.9 + legend_in
+    fig, axes = plt.subplots(len(by_region), 1, figsize=(10, height), sharex=True, squeeze=False)
     for ax, (region, series) in zip(axes[:, 0], by_region.items(), strict=True):
         _panel(ax, region, series, [o for o in observations if o["region"] == region], sources)
         for ev in meta.get("events") or []:
@@ -64,7 +65,7 @@ def plot_folder(folder: Path) -> Path:
     if sources:
         legend = "\n".join(textwrap.shorten(f"[{i + 1}] {s}", 150) for i, s in enumerate(sources))
         fig.text(0.01, 0.005, legend, fontsize=7, va="bottom", ha="left", color="0.2")
-    fig.tight_layout(rect=(0, 0.02 + 0.018 * len(sources), 1, 0.97))
+    fig.tight_layout(rect=(0, legend_in / height, 1, 0.97))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
