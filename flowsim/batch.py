@@ -9,10 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, compare, results
+from . import __version__, compare, design, results, sweep
+from .chunkstore import ChunkStore
 from .observations import scenario_observations
+from .plan import record_days
 from .runner import Simulation, simulate
 from .scenario import Event, Observation, Scenario, load_scenario
+from .yamlsource import Located
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Loaded:
     scenario: Scenario
     observations: list[Observation]
     notes: list[str]
+    located: Located
 
     @property
     def replicates(self) -> int:
@@ -53,7 +57,7 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
         overrides.append(f"seed={opts.seed}")
     scenario, located = load_scenario(path, overrides)
     obs, notes = scenario_observations(scenario, located, path.parent, observations)
-    return Loaded(path, scenario, obs, notes)
+    return Loaded(path, scenario, obs, notes, located)
 
 
 @dataclass
@@ -81,8 +85,8 @@ def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None =
     score = compare.score(rows) if rows else None
     folder = item.folder(opts.out)
     with results.Staged(folder) as out:
-        out.csv("summary.csv", results.SUMMARY, results.summary_rows(sim))
-        out.csv("flows.csv", results.FLOWS, results.flow_rows(sim))
+        out.lines("summary.csv", results.SUMMARY, results.summary_rows(sim))
+        out.lines("flows.csv", results.FLOWS, results.flow_rows(sim))
         header = results.parameter_header([sim])
         out.csv("parameters.csv", header, results.parameter_rows([sim], header))
         for name, wanted, columns, make in (
@@ -131,3 +135,57 @@ def _describe(e: Event) -> str:
     change = e.set if e.set is not None else e.scale or {}
     verb = "set" if e.set is not None else "scale"
     return f"{verb} " + ", ".join(f"{k.removeprefix('flows.')}" for k in change)
+
+
+@dataclass
+class SweepRequest:
+    params: list[str]
+    method: str | None = None
+    samples: int | None = None
+    scheduler: str | None = None
+    resume: bool = False
+
+
+@dataclass
+class SweepDone:
+    job: sweep.Job
+    outcome: sweep.Outcome
+    folder: Path
+    scored: list[tuple[float, list[str]]]
+    failed: list[int]
+    errors: list[Path]
+
+
+def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> sweep.Job:
+    """Build and check the design (user errors surface here, before anything runs)."""
+    s = item.scenario
+    axes = [design.parse_param(t) for t in req.params] or design.axes_from_scenario(s, item.located)
+    method = req.method or (s.sweep.method if s.sweep else "grid")
+    samples = req.samples or (s.sweep.samples if s.sweep else 64)
+    built = design.build(axes, method, samples, s.seed)  # type: ignore[arg-type]
+    design.check(built, s, item.located)
+    days = record_days(s, [s.day_of(o.date) for o in item.observations])
+    return sweep.Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
+
+
+def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: sweep.Job,
+              advance: Callable[[int], None] = lambda n: None) -> SweepDone:
+    folder = item.folder(opts.out)
+    store = ChunkStore(folder, job.fingerprint())
+    t0 = time.perf_counter()
+    outcome = sweep.execute(job, store, workers=opts.workers, scheduler=req.scheduler, resume=req.resume,
+                            advance=advance)
+    wall = time.perf_counter() - t0
+    failed = sweep.failed_points(job, outcome)
+    meta = metadata(item, opts, wall, None)
+    meta.update({
+        "sweep": {"method": job.design.method, "parameters": job.design.names, "points": job.n_points,
+                  "points_per_chunk": job.per_chunk, "chunks": len(job.chunks()),
+                  "chunks_reused": outcome.reused, "scheduler": req.scheduler},
+        "failed_points": failed,
+    })
+    with results.Staged(folder) as out:
+        scored = sweep.write(job, outcome, out, meta)
+        out.commit()
+    errors = [store.error_path(i) for i in sorted(outcome.failures)]
+    return SweepDone(job, outcome, folder, scored, failed, errors)

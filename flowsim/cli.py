@@ -14,11 +14,22 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
-from . import batch
+from . import batch, sweep
 from .compare import SOFTNESS, TOLERANCE, Settings
+from .design import METHODS
 from .errors import NO_VALUE, InputError, Origin
 from .plot import plot_folder, result_folders
 from .runner import Simulation
@@ -129,6 +140,108 @@ def compare(
     if len(finished) > 1:
         out.print(side_by_side(finished))
         out.print(ranking(finished))
+
+
+@app.command("sweep")
+@user_errors
+def sweep_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    params: Annotated[list[str] | None, typer.Option(
+        "--param", help="PATH=lo:hi:n (grid values), PATH=v1,v2 (listed) or PATH=lo:hi (range).")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="grid | random | lhs | sobol.")] = None,
+    samples: Annotated[int | None, typer.Option("--samples", min=1, help="Points for random/lhs/sobol.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse the finished chunks of this sweep.")] = False,
+    top: Annotated[int, typer.Option("--top", min=0, help="Best points to print.")] = 10,
+    observations: ObsFile = None,
+    tolerance: Tolerance = TOLERANCE,
+    softness: Softness = SOFTNESS,
+    replicates: Replicates = None,
+    seed: Seed = None,
+    sets: Sets = None,
+    out_dir: Out = Path("results"),
+    engine: Engine = "step",
+    workers: Workers = None,
+) -> None:
+    """Sweep parameters: every point x replicate is a lane; writes points.csv and the usual files."""
+    if method is not None and method not in METHODS:
+        raise InputError(Origin("command line --method"), "method", method, f"must be one of: {', '.join(METHODS)}")
+    opts = _options(replicates, seed, sets, out_dir, workers, engine)
+    opts.comparison = Settings(tolerance, softness)
+    item = batch.load(scenario, opts, observations)
+    req = batch.SweepRequest(list(params or []), method, samples, scheduler, resume)
+    job = batch.plan_sweep(item, opts, req)
+    if scheduler:
+        _check_scheduler(scheduler)
+    for note in item.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(f"{item.scenario.name} sweep", total=job.n_points)
+
+        def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
+            bar.advance(task, n)
+
+        done = batch.run_sweep(item, opts, req, job, advance)
+    out.print(best_points(done, top))
+    out.print(f"wrote {done.folder}/ ({job.n_points} points x {job.replicates} replicates"
+              f"{f', {done.outcome.reused} chunks reused' if done.outcome.reused else ''})", highlight=False)
+    if done.failed:
+        ranges = _ranges(done.failed)
+        err.print(f"error: {len(done.failed)} points failed ({ranges}); their errors are in "
+                  f"{', '.join(str(p) for p in done.errors[:3])}{' ...' if len(done.errors) > 3 else ''}; "
+                  "rerun with --resume to retry them", markup=False, highlight=False)
+        raise typer.Exit(3)
+
+
+def _check_scheduler(address: str) -> None:
+    if not address.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+        raise InputError(Origin(f"--scheduler {address}"), "scheduler", address, "must look like tcp://HOST:PORT")
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise InputError(Origin(f"--scheduler {address}"), "scheduler", address,
+                         "needs Dask: pip install 'flowsim[distributed]'") from None
+
+
+def _ranges(points: list[int]) -> str:
+    spans: list[str] = []
+    start = prev = points[0]
+    for cur in points[1:]:
+        if cur != prev + 1:
+            spans.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = cur
+        prev = cur
+    spans.append(f"{start}" if start == prev else f"{start}-{prev}")
+    return "points " + ", ".join(spans)
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:,.1f} points/s")
+
+
+def best_points(done: batch.SweepDone, top: int) -> Table:
+    job = done.job
+    header = sweep.points_header(job)
+    scored = sorted(done.scored, key=lambda sr: -sr[0]) if job.observations else done.scored
+    title = "Best points by score" if job.observations else "First points"
+    table = Table(title=f"{job.scenario.name}: {title}")
+    keep = [i for i, h in enumerate(header) if h == "point" or h in job.design.names
+            or h.endswith("_p50") or h in ("consistent", "score")]
+    for i in keep:
+        table.add_column(header[i], justify="right")
+    for _, row in scored[:top]:
+        table.add_row(*(_short(row[i]) for i in keep))
+    return table
+
+
+def _short(cell: str) -> str:
+    try:
+        x = float(cell)
+    except ValueError:
+        return cell
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 @app.command()

@@ -19,11 +19,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .results import fmt
 from .runner import Simulation
-from .scenario import Observation
+from .scenario import Observation, Scenario
 
 COLUMNS = ["scenario", "point", "date", "region", "source", "obs_low", "obs_high", "obs_value",
            "sim_p05", "sim_p50", "sim_p95", "p_in_range", "verdict"]
@@ -76,7 +75,9 @@ def log_likelihood(x: np.ndarray, obs: Observation, s: Settings) -> float:
     lo, hi = reported_range(obs, s.tolerance)
     sigma = s.softness * _scale(obs)
     outside = np.where(x < lo, lo - x, np.where(x > hi, x - hi, 0.0))
-    return float(logsumexp(-0.5 * (outside / sigma) ** 2) - math.log(x.size))
+    logs = -0.5 * (outside / sigma) ** 2
+    top = float(logs.max())
+    return top + math.log(float(np.exp(logs - top).sum())) - math.log(x.size)
 
 
 def verdict(p05: float, p95: float, lo: float, hi: float) -> str:
@@ -87,18 +88,27 @@ def verdict(p05: float, p95: float, lo: float, hi: float) -> str:
     return "consistent"
 
 
+def evaluate(x: np.ndarray, obs: Observation, s: Settings) -> Row:
+    """One observation against the replicates' populations `x` on its date and region."""
+    x = x.astype(float)
+    p05, p50, p95 = (float(v) for v in np.percentile(x, [5, 50, 95]))
+    lo, hi = reported_range(obs, s.tolerance)
+    inside = float(np.mean((x >= lo) & (x <= hi)))
+    return Row(obs, p05, p50, p95, inside, verdict(p05, p95, lo, hi), log_likelihood(x, obs, s))
+
+
+def observed(populations: np.ndarray, days: np.ndarray, scenario: Scenario,
+             observations: list[Observation]) -> np.ndarray:
+    """(observations, lanes): each observation's simulated population on its date."""
+    index = {int(d): k for k, d in enumerate(days)}
+    regions = list(scenario.regions)
+    return np.stack([populations[index[scenario.day_of(o.date)], regions.index(o.region)] for o in observations]) \
+        if observations else np.zeros((0, populations.shape[-1]))
+
+
 def compare(sim: Simulation, observations: list[Observation], s: Settings) -> list[Row]:
-    regions = list(sim.scenario.regions)
-    days = list(sim.days)
-    rows = []
-    for obs in observations:
-        k = days.index(sim.scenario.day_of(obs.date))
-        x = sim.populations[k, regions.index(obs.region)].astype(float)
-        p05, p50, p95 = (float(v) for v in np.percentile(x, [5, 50, 95]))
-        lo, hi = reported_range(obs, s.tolerance)
-        inside = float(np.mean((x >= lo) & (x <= hi)))
-        rows.append(Row(obs, p05, p50, p95, inside, verdict(p05, p95, lo, hi), log_likelihood(x, obs, s)))
-    return rows
+    x = observed(sim.populations, sim.days, sim.scenario, observations)
+    return [evaluate(x[i], obs, s) for i, obs in enumerate(observations)]
 
 
 def score(rows: list[Row]) -> Score:
@@ -107,11 +117,15 @@ def score(rows: list[Row]) -> Score:
 
 
 def csv_rows(sim: Simulation, rows: list[Row]) -> list[list[str]]:
+    return point_csv_rows(sim.scenario.name, sim.point, rows)
+
+
+def point_csv_rows(name: str, point: int, rows: list[Row]) -> list[list[str]]:
     def opt(x: float | None) -> str:
         return "" if x is None else fmt(x)
 
     return [
-        [sim.scenario.name, str(sim.point), r.obs.date.isoformat(), r.obs.region, r.obs.source,
+        [name, str(point), r.obs.date.isoformat(), r.obs.region, r.obs.source,
          opt(r.obs.low), opt(r.obs.high), opt(r.obs.value), fmt(r.p05), fmt(r.p50), fmt(r.p95),
          f"{r.p_in_range:.4f}", r.verdict]
         for r in rows

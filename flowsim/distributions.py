@@ -48,16 +48,16 @@ class Distribution:
         big_phi = 0.5 * (1 + math.erf(z / math.sqrt(2)))
         return mu + sd * phi / big_phi if big_phi > 0 else 0.0
 
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        a = self.args
+    def sample(self, rng: np.random.Generator, n: int, args: list[np.ndarray] | None = None) -> np.ndarray:
+        """n draws; `args` gives per-draw arguments (a sweep over this distribution's arguments)."""
+        if self.kind == "choice":
+            return np.asarray(self.args)[rng.integers(0, len(self.args), n)]
+        a = args if args is not None else [np.full(n, x) for x in self.args]
         if self.kind == "uniform":
             return rng.uniform(a[0], a[1], n)
         if self.kind == "triangular":
-            if a[0] == a[2]:
-                return np.full(n, a[0])
-            return rng.triangular(a[0], a[1], a[2], n)
-        if self.kind == "choice":
-            return np.asarray(a)[rng.integers(0, len(a), n)]
+            flat = a[0] == a[2]
+            return np.where(flat, a[0], rng.triangular(a[0], a[1], np.where(flat, a[0] + 1.0, a[2]), n))
         if self.kind == "lognormal":
             return rng.lognormal(a[0], a[1], n)
         return _truncated_normal(rng, a[0], a[1], n)
@@ -66,18 +66,18 @@ class Distribution:
         return {self.kind: list(self.args)}
 
 
-def _truncated_normal(rng: np.random.Generator, mu: float, sd: float, n: int) -> np.ndarray:
+def _truncated_normal(rng: np.random.Generator, mu: np.ndarray, sd: np.ndarray, n: int) -> np.ndarray:
     """Normal truncated at 0 by inverse-CDF sampling, so one call draws exactly n values."""
     from scipy.special import ndtr, ndtri
 
-    if sd == 0:
-        return np.full(n, max(mu, 0.0))
-    lo = ndtr(-mu / sd)
+    safe = np.where(sd > 0, sd, 1.0)
+    lo = ndtr(-mu / safe)
     u = rng.uniform(lo, 1.0, n)
-    return np.maximum(mu + sd * ndtri(np.minimum(u, 1 - 1e-16)), 0.0)
+    x = np.maximum(mu + safe * ndtri(np.minimum(u, 1 - 1e-16)), 0.0)
+    return np.where(sd > 0, x, np.maximum(mu, 0.0))
 
 
-def _check_args(kind: str, args: list[float]) -> str | None:
+def check_args(kind: str, args: list[float]) -> str | None:
     """Return the broken rule for these distribution arguments, if any."""
     n = len(args)
     if kind == "uniform":
@@ -120,7 +120,7 @@ def parse_number(value: Any) -> Number:
         ):
             raise ValueError(f"{kind} needs a list of numbers, e.g. {{{kind}: [1, 2]}}")
         numbers = [_finite(float(x)) for x in args]
-        rule = _check_args(kind, numbers)
+        rule = check_args(kind, numbers)
         if rule:
             raise ValueError(rule)
         return Distribution(kind, tuple(numbers))

@@ -80,10 +80,17 @@ def counter_names(s: Scenario) -> tuple[str, ...]:
     return (*s.network().flow_names, *(e.label() for e in s.events if e.shock))
 
 
-def _draw(value: Number, rng: np.random.Generator, lanes: int) -> np.ndarray:
-    if isinstance(value, Distribution):
-        return np.asarray(value.sample(rng, lanes), dtype=float)
-    return np.full(lanes, float(value))
+def _draw(value: Number, rng: np.random.Generator, lanes: int, key: str = "",
+          fixed: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Draw a number for every lane; `fixed` may pin distribution arguments (`KEY.kind.i`) per lane."""
+    if not isinstance(value, Distribution):
+        return np.full(lanes, float(value))
+    names = [f"{key}.{value.kind}.{i}" for i in range(len(value.args))]
+    if fixed and any(n in fixed for n in names):
+        args = [np.broadcast_to(fixed[n], (lanes,)) if n in fixed else np.full(lanes, a)
+                for n, a in zip(names, value.args, strict=True)]
+        return np.asarray(value.sample(rng, lanes, args), dtype=float)
+    return np.asarray(value.sample(rng, lanes), dtype=float)
 
 
 def make_plan(
@@ -101,7 +108,7 @@ def make_plan(
         if key in fixed:
             params[key] = np.broadcast_to(np.asarray(fixed[key], dtype=float), (lanes,)).copy()
         else:
-            params[key] = _draw(value, rng, lanes)
+            params[key] = _draw(value, rng, lanes, key, fixed)
             if isinstance(value, Distribution):
                 drawn[key] = params[key]
     regions = list(s.regions)

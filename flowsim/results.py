@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -21,41 +22,81 @@ QUANTILES = [5, 25, 50, 75, 95]
 
 
 def fmt(x: float) -> str:
-    """Numbers as short text: whole numbers without decimals, others to 3 decimals."""
-    if float(x).is_integer():
-        return str(int(x))
+    """Numbers as short text: to 3 decimals, without trailing zeros (whole numbers bare)."""
     return f"{x:.3f}".rstrip("0").rstrip(".")
 
 
+def fmt_array(a: np.ndarray) -> list[Any]:
+    """`fmt` over a whole array, as nested lists of the same shape (one pass, no per-row numpy)."""
+    flat = [f"{v:.3f}".rstrip("0").rstrip(".") for v in a.ravel().tolist()]
+    return np.array(flat, dtype=object).reshape(a.shape).tolist()
+
+
 def dates(sim: Simulation) -> list[str]:
-    start = np.datetime64(sim.scenario.start)
-    return [str(start + np.timedelta64(int(d), "D")) for d in sim.days]
+    return date_strings(sim.scenario.start, sim.days)
 
 
-def summary_rows(sim: Simulation) -> Iterator[list[str]]:
-    pops = sim.populations.astype(float)
-    mean = pops.mean(axis=2)
-    sd = pops.std(axis=2, ddof=1) if sim.replicates > 1 else np.zeros_like(mean)
-    q = np.percentile(pops, QUANTILES, axis=2)
-    name = sim.scenario.name
-    for k, date in enumerate(dates(sim)):
-        for r, region in enumerate(sim.scenario.regions):
-            stats = [mean[k, r], sd[k, r], *q[:, k, r]]
-            yield [name, str(sim.point), date, str(sim.days[k]), region, *map(fmt, stats)]
+def date_strings(start: dt.date, days: np.ndarray) -> list[str]:
+    origin = np.datetime64(start)
+    return [str(origin + np.timedelta64(int(d), "D")) for d in days]
 
 
-def flow_rows(sim: Simulation) -> Iterator[list[str]]:
+def quantiles(x: np.ndarray, percents: Sequence[float]) -> np.ndarray:
+    """Percentiles along the last axis, numpy's default (linear) rule, with one sort for all of them."""
+    s = np.sort(x, axis=-1)
+    n = s.shape[-1]
+    out = []
+    for q in percents:
+        pos = q / 100 * (n - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, n - 1)
+        t = pos - lo
+        a, b = s[..., lo], s[..., hi]
+        out.append(a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t))
+    return np.stack(out, axis=-1)
+
+
+def population_stats(pops: np.ndarray) -> np.ndarray:
+    """(..., replicates) -> (..., 7): mean, sd, p05, p25, p50, p75, p95."""
+    x = pops.astype(float)
+    n = x.shape[-1]
+    sd = x.std(axis=-1, ddof=1) if n > 1 else np.zeros(x.shape[:-1])
+    return np.concatenate([x.mean(axis=-1)[..., None], sd[..., None], quantiles(x, QUANTILES)], axis=-1)
+
+
+def moved_stats(moved: np.ndarray) -> np.ndarray:
+    """(records, counters, ..., replicates) cumulative -> (records - 1, counters, ..., 4) per period."""
+    x = np.diff(moved, axis=0).astype(float)
+    return np.concatenate([x.mean(axis=-1)[..., None], quantiles(x, [5, 50, 95])], axis=-1)
+
+
+def summary_rows(sim: Simulation) -> Iterator[str]:
+    return stats_summary_rows(sim.scenario.name, sim.point, dates(sim), sim.days, list(sim.scenario.regions),
+                              population_stats(sim.populations))
+
+
+def stats_summary_rows(name: str, point: int, dates: list[str], days: np.ndarray, regions: list[str],
+                       stats: np.ndarray) -> Iterator[str]:
+    cells = fmt_array(stats)
+    for k, date in enumerate(dates):
+        head = f"{name},{point},{date},{days[k]},"
+        for r, region in enumerate(regions):
+            yield head + region + "," + ",".join(cells[k][r])
+
+
+def flow_rows(sim: Simulation) -> Iterator[str]:
     """Persons moved by each flow (and shock) between consecutive report dates."""
-    per_period = np.diff(sim.moved, axis=0).astype(float)
-    if per_period.size == 0:
-        return
-    mean = per_period.mean(axis=2)
-    q = np.percentile(per_period, [5, 50, 95], axis=2)
-    name = sim.scenario.name
-    for k, date in enumerate(dates(sim)[1:]):
-        for f, flow in enumerate(sim.counters):
-            stats = [mean[k, f], *q[:, k, f]]
-            yield [name, str(sim.point), date, str(sim.days[k + 1]), flow, *map(fmt, stats)]
+    return stats_flow_rows(sim.scenario.name, sim.point, dates(sim), sim.days, list(sim.counters),
+                           moved_stats(sim.moved))
+
+
+def stats_flow_rows(name: str, point: int, dates: list[str], days: np.ndarray, counters: list[str],
+                    stats: np.ndarray) -> Iterator[str]:
+    cells = fmt_array(stats)
+    for k, date in enumerate(dates[1:]):
+        head = f"{name},{point},{date},{days[k + 1]},"
+        for f, flow in enumerate(counters):
+            yield head + flow + "," + ",".join(cells[k][f])
 
 
 def trajectory_rows(sim: Simulation) -> Iterator[list[str]]:
@@ -103,6 +144,15 @@ class Staged:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
+        self.text(name, buf.getvalue())
+
+    def lines(self, name: str, header: list[str], lines: Iterable[str]) -> None:
+        """Rows already joined with commas (only for cells that never need quoting)."""
+        buf = io.StringIO()
+        buf.write(",".join(header) + "\n")
+        for line in lines:
+            buf.write(line)
+            buf.write("\n")
         self.text(name, buf.getvalue())
 
     def json(self, name: str, data: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from scipy.special import gammaln, pdtr
 
 TABLE_MAX_RATE = 5000.0
 SMALL_MEAN = 10.0
+SMALL_RATE = 1.0
 
 
 class Poisson:
@@ -25,6 +26,7 @@ class Poisson:
     def __init__(self, lam: np.ndarray) -> None:
         self.lam = lam
         self.zero = bool(np.all(lam == 0))
+        self.small = bool(lam.size) and float(lam.max()) < SMALL_RATE
         self.cdf: np.ndarray | None = None
         first = float(lam[0]) if lam.size else 0.0
         if not self.zero and lam.size and np.all(lam == first) and first <= TABLE_MAX_RATE:
@@ -38,7 +40,7 @@ class Poisson:
         if self.zero:
             return np.zeros(self.lam.shape, dtype=np.int64)
         if self.cdf is None:
-            return rng.poisson(self.lam)
+            return _small_poisson(rng, self.lam) if self.small else rng.poisson(self.lam)
         u = rng.random(self.lam.size)
         k = self.guide[(u * self.size).astype(np.int64)]
         k += u >= self.cdf[k]
@@ -46,6 +48,26 @@ class Poisson:
         if late.size:
             k[late] = np.searchsorted(self.cdf, u[late], side="right")
         return k.astype(np.int64)
+
+
+def _small_poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    """Inverse-CDF walk from 0 for rates below SMALL_RATE: most lanes stop at once."""
+    u = rng.random(lam.size)
+    pk = np.exp(-lam)
+    out = np.zeros(lam.shape, dtype=np.int64)
+    todo = np.flatnonzero(u >= pk)
+    cdf = pk[todo]
+    pk = pk[todo]
+    k = 0
+    while todo.size:
+        k += 1
+        pk = pk * lam[todo] / k
+        cdf = cdf + pk
+        done = (u[todo] < cdf) | (pk == 0)
+        out[todo[done]] = k
+        keep = ~done
+        todo, pk, cdf = todo[keep], pk[keep], cdf[keep]
+    return out
 
 
 def binomial(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -61,3 +61,15 @@ def test_binomial_edge_cases() -> None:
     assert sampling.binomial(rng, np.zeros(5, dtype=np.int64), np.full(5, 0.3)).tolist() == [0] * 5
     assert sampling.binomial(rng, np.full(5, 9), np.zeros(5)).tolist() == [0] * 5
     assert sampling.binomial(rng, np.full(5, 9), np.ones(5)).tolist() == [9] * 5
+
+
+@pytest.mark.parametrize("lam", [0.01, 0.3, 0.9])
+def test_poisson_small_varying_rates(lam: float) -> None:
+    """Lane-varying small rates take the inverse-CDF walk; half the lanes at lam, half at lam/2."""
+    rng = np.random.default_rng(5)
+    rates = np.repeat([lam, lam / 2], 100_000)
+    x = sampling.Poisson(rates).draw(rng)
+    assert sampling.Poisson(rates).small
+    for half, rate in ((x[:100_000], lam), (x[100_000:], lam / 2)):
+        k = np.arange(30)
+        assert chi_square_p(half, stats.poisson.pmf(k, rate)) > ALPHA

@@ -1,0 +1,46 @@
+"""Time a 1,000-point x 100-replicate sweep of scenarios/diversion.yaml (the sweep issue's bar: < 30 s).
+
+Usage: python benchmarks/sweep_speed.py [--points 1000] [--replicates 100] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from flowsim import batch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--points", type=int, default=1000)
+    parser.add_argument("--replicates", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = batch.RunOptions(replicates=args.replicates, out=Path(tmp), workers=args.workers)
+        item = batch.load(ROOT / "scenarios/diversion.yaml", opts)
+        req = batch.SweepRequest(["flows.divert.fraction=0:0.5", "flows.recruit_is.rate.uniform.1=1200:2500",
+                                  "flows.attrition_ly.rate.uniform.0=0.01:0.03"], "lhs", args.points)
+        job = batch.plan_sweep(item, opts, req)
+        t0 = time.perf_counter()
+        done = batch.run_sweep(item, opts, req, job)
+        wall = time.perf_counter() - t0
+        sizes = {p.name: p.stat().st_size for p in done.folder.iterdir() if p.is_file()}
+    lanes = job.n_points * job.replicates
+    print(f"sweep of {job.scenario.name}: {job.n_points} points x {job.replicates} replicates "
+          f"= {lanes:,} lanes x {job.scenario.days} days, {len(job.chunks())} chunks, {args.workers} workers")
+    print(f"wall time   : {wall:.1f} s (simulation and writing every output)")
+    rate = lanes * job.scenario.days / wall / 1e6
+    print(f"throughput  : {job.n_points / wall:.1f} points/s, {rate:.1f} M lane-days/s")
+    print("outputs     : " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())))
+    print(f"failed      : {len(done.failed)} points")
+
+
+if __name__ == "__main__":
+    main()
