@@ -79,6 +79,7 @@ def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None =
         extra_days=[s.day_of(o.date) for o in item.observations],
         workers=opts.workers,
         progress=progress,
+        engine=opts.engine,
     )
     wall = time.perf_counter() - t0
     rows = compare.compare(sim, item.observations, opts.comparison)

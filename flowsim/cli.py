@@ -66,7 +66,8 @@ Out = Annotated[Path, typer.Option("--out", help="Results folder; files go to OU
 Workers = Annotated[
     int | None, typer.Option("--workers", "-j", min=1, help="Processes for blocks of replicates [default: CPUs].")
 ]
-Engine = Annotated[str, typer.Option("--engine", help="Simulation engine: step.")]
+Engine = Annotated[str, typer.Option(
+    "--engine", help="step (fast, exact daily steps), event (exact, event by event, slow), meanfield (mean path).")]
 
 
 def _options(replicates: int | None, seed: int | None, sets: list[str] | None, out_dir: Path,
@@ -77,7 +78,7 @@ def _options(replicates: int | None, seed: int | None, sets: list[str] | None, o
                             workers or os.cpu_count() or 1)
 
 
-ENGINES = ("step",)
+ENGINES = ("step", "event", "meanfield")
 
 
 Plot = Annotated[bool, typer.Option("--plot", help="Also draw results/<name>/plot.png.")]
@@ -166,6 +167,8 @@ def sweep_command(
     """Sweep parameters: every point x replicate is a lane; writes points.csv and the usual files."""
     if method is not None and method not in METHODS:
         raise InputError(Origin("command line --method"), "method", method, f"must be one of: {', '.join(METHODS)}")
+    if engine != "step":
+        raise InputError(Origin("command line --engine"), "engine", engine, "sweeps run on the step engine only")
     opts = _options(replicates, seed, sets, out_dir, workers, engine)
     opts.comparison = Settings(tolerance, softness)
     item = batch.load(scenario, opts, observations)

@@ -79,15 +79,24 @@ class StepEngine:
         self.progress = progress
         net = plan.network
         self.regions = net.regions
-        self.pop = plan.initial.copy()
-        self.moved = np.zeros((len(plan.counters), plan.lanes), dtype=np.int64)
-        self.in_transit = np.zeros(plan.lanes, dtype=np.int64)
+        self.pop = plan.initial.astype(self.dtype)
+        self.moved = np.zeros((len(plan.counters), plan.lanes), dtype=self.dtype)
+        self.in_transit = np.zeros(plan.lanes, dtype=self.dtype)
         self.params = {k: v.copy() for k, v in plan.params.items()}
         self._index = {name: i for i, name in enumerate(plan.counters)}
         self._region = {name: i for i, name in enumerate(self.regions)}
         self._dirty = True
         self._staying = np.zeros_like(self.pop)
         self._leaving = np.zeros_like(self.pop)
+
+    # ---- the two kinds of draw; the mean-field engine replaces them with expectations
+    dtype: type[np.int64] | type[np.float64] = np.int64
+
+    def _poisson(self, stream: sampling.Poisson) -> np.ndarray:
+        return stream.draw(self.rng)
+
+    def _binomial(self, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return self.rng.binomial(n, p)
 
     # ---- rates derived from parameters, recomputed only when an event changes one
     def _derive(self) -> None:
@@ -140,8 +149,8 @@ class StepEngine:
         for dated in self.plan.actions:
             env.process(self._dated(env, dated))
         records = self.plan.record_days
-        pops = np.zeros((len(records), len(self.regions), self.plan.lanes), dtype=np.int64)
-        moved = np.zeros((len(records), len(self.plan.counters), self.plan.lanes), dtype=np.int64)
+        pops: np.ndarray = np.zeros((len(records), len(self.regions), self.plan.lanes), dtype=self.dtype)
+        moved: np.ndarray = np.zeros((len(records), len(self.plan.counters), self.plan.lanes), dtype=self.dtype)
         clock = env.process(self._clock(env, pops, moved))
         env.run(until=clock)  # landings after the last day stay in transit
         return Outcome(pops, moved, self.in_transit.copy())
@@ -184,7 +193,7 @@ class StepEngine:
             self.params[action.path] = self.params[action.path] * action.factor
             self._dirty = True
         elif isinstance(action, RemoveShare):
-            gone = self.rng.binomial(self.pop[action.region], action.share)
+            gone = self._binomial(self.pop[action.region], action.share)
             self._remove(action.region, gone, action.counter)
         elif isinstance(action, RemoveCount):
             self._remove(action.region, np.minimum(action.count, self.pop[action.region]), action.counter)
@@ -196,18 +205,17 @@ class StepEngine:
     def _step(self, env: simpy.Environment) -> None:
         if self._dirty:
             self._derive()
-        rng = self.rng
         staying, leaving = self._staying, self._leaving
         staying.fill(0)
         leaving.fill(0)
         for part in self.parts:
-            n = part.stay.draw(rng)
+            n = self._poisson(part.stay)
             if part.delay:
                 self._travel(env, part.region, n, part.delay)
             else:
                 staying[part.region] += n
                 if not part.leave.zero:
-                    gone = part.leave.draw(rng)
+                    gone = self._poisson(part.leave)
                     leaving[part.region] += gone
                     n = n + gone
             self.moved[part.flow] += n
@@ -217,13 +225,30 @@ class StepEngine:
             if exits is None:
                 self.pop[r] += staying[r]
                 continue
-            residents = rng.binomial(self.pop[r], exits.p_leave)
+            residents = self._binomial(self.pop[r], exits.p_leave)
             self.pop[r] += staying[r] - residents
             out = residents + leaving[r]
             last = len(exits.splits) - 1
             for i, (counter, to, delay, share) in enumerate(exits.splits):
-                n = out if i == last else rng.binomial(out, share)
+                n = out if i == last else self._binomial(out, share)
                 out = out - n
                 self.moved[counter] += n
                 if to is not None:
                     self._travel(env, to, n, delay)
+
+
+class MeanFieldEngine(StepEngine):
+    """The expected trajectory: each draw replaced by its mean, so every lane follows E[state].
+
+    By linearity this is exactly the mean of the step engine (and of the chain)
+    given the lane's parameters; lanes still differ by their drawn parameters.
+    Shocks that remove a `count` use min(count, E[population]), an approximation.
+    """
+
+    dtype = np.float64
+
+    def _poisson(self, stream: sampling.Poisson) -> np.ndarray:
+        return stream.lam.astype(float)
+
+    def _binomial(self, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return n * p

@@ -10,13 +10,23 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from .engine import Outcome, StepEngine
+from .engine import MeanFieldEngine, Outcome, StepEngine
+from .event import EventEngine
 from .plan import Plan, make_plan, record_days
 from .scenario import Scenario
 
+
+class Engine(Protocol):
+    def run(self) -> Outcome: ...
+
+
+ENGINES: dict[str, Callable[[Plan, np.random.Generator, Callable[[int], None] | None], Engine]] = {
+    "step": StepEngine, "event": EventEngine, "meanfield": MeanFieldEngine,
+}
 BLOCK = 2048
 """Replicates per block. Part of the random-stream layout: changing it changes results."""
 
@@ -52,10 +62,11 @@ def run_block(
     days: np.ndarray,
     fixed: dict[str, np.ndarray] | None = None,
     progress: Callable[[int], None] | None = None,
+    engine: str = "step",
 ) -> tuple[Plan, Outcome]:
     rng = block_rng(seed, point, block)
     plan = make_plan(s, rng, lanes, fixed=fixed, days=days)
-    return plan, StepEngine(plan, rng, progress).run()
+    return plan, ENGINES[engine](plan, rng, progress).run()
 
 
 def simulate(
@@ -68,6 +79,7 @@ def simulate(
     extra_days: list[int] | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    engine: str = "step",
 ) -> Simulation:
     """Simulate every replicate of one point, in blocks; `progress` gets lane-days done.
 
@@ -85,14 +97,14 @@ def simulate(
             return None if progress is None else (lambda d: progress(d * lanes))
 
         results = [
-            run_block(s, seed, point, b, size, days, fixed_arrays, per_day(size))
+            run_block(s, seed, point, b, size, days, fixed_arrays, per_day(size), engine)
             for b, size in enumerate(sizes)
         ]
     else:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             futures = [
-                pool.submit(run_block, s, seed, point, b, size, days, fixed_arrays)
+                pool.submit(run_block, s, seed, point, b, size, days, fixed_arrays, None, engine)
                 for b, size in enumerate(sizes)
             ]
             results = []
