@@ -26,7 +26,7 @@ from flowsim.runner import simulate
 from flowsim.scenario import load_scenario
 
 sys.path.insert(0, str(Path(__file__).parent))
-from step_vs_naive import A0, ATTRITION, B0, DAYS, FRACTION, LAM_A, LAM_B, naive_replicate  # noqa: E402
+from step_vs_naive import A0, ATTRITION, B0, DAYS, FRACTION, LAM_A, LAM_B, naive_replicate
 
 
 def analytic() -> dict[str, tuple[float, float]]:
