@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, compare, design, results, sweep
+from . import __version__, compare, design, results, sensitivity, sweep
 from .chunkstore import ChunkStore
+from .errors import NO_VALUE, InputError, Origin
 from .observations import scenario_observations
 from .plan import record_days
 from .runner import Simulation, simulate
@@ -190,3 +191,39 @@ def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: sweep.Job,
         out.commit()
     errors = [store.error_path(i) for i in sorted(outcome.failures)]
     return SweepDone(job, outcome, folder, scored, failed, errors)
+
+
+def execute_job(item: Loaded, opts: RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
+                resume: bool, advance: Callable[[int], None]) -> tuple[sweep.Outcome, list[Path], float]:
+    """Run a lanes job (calibration draws, sensitivity samples) on the sweep machinery."""
+    store = ChunkStore(item.folder(opts.out), job.fingerprint(), kind)
+    t0 = time.perf_counter()
+    outcome = sweep.execute(job, store, workers=opts.workers, scheduler=scheduler, resume=resume, advance=advance)
+    errors = [store.error_path(i) for i in sorted(outcome.failures)]
+    return outcome, errors, time.perf_counter() - t0
+
+
+def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], draws: int, replicates: int) -> sweep.Job:
+    s = item.scenario
+    if not item.observations:
+        raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
+                         "calibration needs reported figures: add `observations:` or pass --observations")
+    if not params:
+        raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
+    built = design.build([design.parse_param(t) for t in params], "random", draws, s.seed)
+    design.check(built, s, item.located)
+    days = record_days(s, [s.day_of(o.date) for o in item.observations])
+    return sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores")
+
+
+def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples: int, replicates: int,
+                     outputs: list[str]) -> tuple[sweep.Job, list[sensitivity.Output]]:
+    s = item.scenario
+    if not params:
+        raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
+    outs = [sensitivity.parse_output(t, s) for t in outputs] or [
+        sensitivity.Output(f"{r}@{s.end.isoformat()}", r, s.end) for r in s.regions]
+    built = sensitivity.saltelli([design.parse_param(t) for t in params], samples, s.seed)
+    design.check(built, s, item.located)
+    days = record_days(s, [s.day_of(o.date) for o in outs if o.date is not None])
+    return sweep.Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means"), outs

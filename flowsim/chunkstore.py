@@ -19,8 +19,8 @@ ARRAYS = ("comparison", "verdicts", "final", "drawn_names", "text_summary", "tex
 
 
 class ChunkStore:
-    def __init__(self, folder: Path, fingerprint: str) -> None:
-        self.root = folder / "sweep-chunks"
+    def __init__(self, folder: Path, fingerprint: str, kind: str = "sweep") -> None:
+        self.root = folder / f"{kind}-chunks"
         self.dir = self.root / fingerprint
 
     def prepare(self, resume: bool) -> None:

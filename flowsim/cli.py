@@ -27,7 +27,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import batch, sweep
+from . import batch, results, sweep
+from . import calibrate as calibration
+from . import sensitivity as sens
 from .compare import SOFTNESS, TOLERANCE, Settings
 from .design import METHODS
 from .errors import NO_VALUE, InputError, Origin
@@ -189,10 +191,120 @@ def sweep_command(
     out.print(best_points(done, top))
     out.print(f"wrote {done.folder}/ ({job.n_points} points x {job.replicates} replicates"
               f"{f', {done.outcome.reused} chunks reused' if done.outcome.reused else ''})", highlight=False)
-    if done.failed:
-        ranges = _ranges(done.failed)
-        err.print(f"error: {len(done.failed)} points failed ({ranges}); their errors are in "
-                  f"{', '.join(str(p) for p in done.errors[:3])}{' ...' if len(done.errors) > 3 else ''}; "
+    _failures(job, done.failed, done.errors)
+
+
+@app.command()
+@user_errors
+def calibrate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with observations.", show_default=False)],
+    params: Annotated[list[str] | None, typer.Option("--param", help="PATH=lo:hi: a uniform prior.")] = None,
+    draws: Annotated[int, typer.Option("--draws", min=10, help="Parameter sets drawn from the priors.")] = 10_000,
+    accept: Annotated[float, typer.Option("--accept", min=1e-6, max=1.0, help="Share of draws kept.")] = 0.01,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Replicates per draw.")] = 4,
+    observations: ObsFile = None,
+    tolerance: Tolerance = TOLERANCE,
+    softness: Softness = SOFTNESS,
+    seed: Seed = None,
+    sets: Sets = None,
+    out_dir: Out = Path("results"),
+    workers: Workers = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse finished chunks of draws.")] = False,
+) -> None:
+    """Approximate Bayesian computation (rejection) against the reported figures."""
+    opts = _options(None, seed, sets, out_dir, workers, "step")
+    opts.comparison = Settings(tolerance, softness)
+    item = batch.load(scenario, opts, observations)
+    job = batch.plan_calibration(item, opts, list(params or []), draws, replicates)
+    if scheduler:
+        _check_scheduler(scheduler)
+    outcome, errors, wall = _lanes(item, opts, job, "calibration", scheduler, resume)
+    post = calibration.posterior(job, outcome, accept)
+    folder = item.folder(opts.out)
+    meta = batch.metadata(item, opts, wall, None)
+    meta["calibration"] = {"draws": draws, "accepted": len(post.accepted), "replicates_per_draw": replicates,
+                           "priors": {a.path: list(a.bounds) for a in job.design.axes},
+                           "failed_draws": sweep.failed_points(job, outcome)}
+    with results.Staged(folder) as staged:
+        calibration.write(staged, item.path, item.scenario, opts.overrides, post, meta)
+        staged.commit()
+    table = Table(title=f"{item.scenario.name}: posterior of {len(post.accepted)} accepted of {draws} draws")
+    for col in ("parameter", "prior", "median", "90% interval"):
+        table.add_column(col, justify="left" if col == "parameter" else "right")
+    for path, lo, hi, med, p05, p95 in post.summary():
+        table.add_row(path, f"{_short(str(lo))} – {_short(str(hi))}", _short(str(med)),
+                      f"{_short(str(p05))} – {_short(str(p95))}")
+    out.print(table)
+    out.print(f"wrote {folder}/posterior.csv and {folder}/calibrated.yaml", highlight=False)
+    _failures(job, sweep.failed_points(job, outcome), errors)
+
+
+@app.command("sensitivity")
+@user_errors
+def sensitivity_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    params: Annotated[list[str] | None, typer.Option("--param", help="PATH=lo:hi.")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=2, help="Saltelli base samples N (N(D+2) runs).")] = 256,
+    outputs: Annotated[list[str] | None, typer.Option(
+        "--output", help="REGION@YYYY-MM-DD, or REGION for every recorded date [default: each region at the end].")
+    ] = None,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Replicates per sample.")] = 20,
+    seed: Seed = None,
+    sets: Sets = None,
+    out_dir: Out = Path("results"),
+    workers: Workers = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse finished chunks.")] = False,
+) -> None:
+    """Sobol first-order and total indices (SALib) of chosen outputs; writes sensitivity.csv and a plot."""
+    opts = _options(None, seed, sets, out_dir, workers, "step")
+    item = batch.load(scenario, opts)
+    job, outs = batch.plan_sensitivity(item, opts, list(params or []), samples, replicates, list(outputs or []))
+    if scheduler:
+        _check_scheduler(scheduler)
+    outcome, errors, wall = _lanes(item, opts, job, "sensitivity", scheduler, resume)
+    if outcome.failures:
+        _failures(job, sweep.failed_points(job, outcome), errors)
+    rows = sens.analyse(job, outcome, outs, item.scenario.seed)
+    folder = item.folder(opts.out)
+    meta = batch.metadata(item, opts, wall, None)
+    meta["sensitivity"] = {"samples": samples, "runs": job.n_points, "replicates_per_run": replicates,
+                           "parameters": {a.path: list(a.bounds) for a in job.design.axes},
+                           "outputs": [o.text for o in outs]}
+    with results.Staged(folder) as staged:
+        staged.csv("sensitivity.csv", sens.COLUMNS, rows)
+        staged.bytes("sensitivity.png", sens.plot(rows))
+        staged.json("sensitivity.json", meta)
+        staged.commit()
+    table = Table(title=f"{item.scenario.name}: Sobol indices ({job.n_points} runs x {replicates} replicates)")
+    for col in ("output", "date", "parameter", "S1", "ST"):
+        table.add_column(col, justify="right" if col in ("S1", "ST") else "left")
+    last_dates = {r[0]: r[2] for r in rows}
+    for r in rows:
+        if r[2] == last_dates[r[0]]:
+            table.add_row(r[0], r[2], r[3], f"{float(r[4]):.2f} ± {float(r[5]):.2f}",
+                          f"{float(r[6]):.2f} ± {float(r[7]):.2f}")
+    out.print(table)
+    out.print(f"wrote {folder}/sensitivity.csv and {folder}/sensitivity.png", highlight=False)
+
+
+def _lanes(item: batch.Loaded, opts: batch.RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
+           resume: bool) -> tuple[sweep.Outcome, list[Path], float]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(f"{item.scenario.name} {kind}", total=job.n_points)
+
+        def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
+            bar.advance(task, n)
+
+        return batch.execute_job(item, opts, job, kind, scheduler, resume, advance)
+
+
+def _failures(job: sweep.Job, failed: list[int], errors: list[Path]) -> None:
+    if failed:
+        err.print(f"error: {len(failed)} points failed ({_ranges(failed)}); their errors are in "
+                  f"{', '.join(str(p) for p in errors[:3])}{' ...' if len(errors) > 3 else ''}; "
                   "rerun with --resume to retry them", markup=False, highlight=False)
         raise typer.Exit(3)
 

@@ -80,6 +80,20 @@ def log_likelihood(x: np.ndarray, obs: Observation, s: Settings) -> float:
     return top + math.log(float(np.exp(logs - top).sum())) - math.log(x.size)
 
 
+def log_likelihoods(x: np.ndarray, observations: list[Observation], s: Settings) -> np.ndarray:
+    """`log_likelihood` for many points at once: x is (observations, points, replicates) -> (points, obs)."""
+    out = np.zeros((x.shape[1], len(observations)))
+    for o, obs in enumerate(observations):
+        lo, hi = reported_range(obs, s.tolerance)
+        sigma = s.softness * _scale(obs)
+        v = x[o].astype(float)
+        outside = np.where(v < lo, lo - v, np.where(v > hi, v - hi, 0.0))
+        logs = -0.5 * (outside / sigma) ** 2
+        top = logs.max(axis=-1, keepdims=True)
+        out[:, o] = (top[:, 0] + np.log(np.exp(logs - top).sum(axis=-1))) - math.log(v.shape[-1])
+    return out
+
+
 def verdict(p05: float, p95: float, lo: float, hi: float) -> str:
     if p05 > hi:
         return "too high"

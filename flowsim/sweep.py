@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -45,6 +45,9 @@ class Job:
     days: np.ndarray
     observations: list[Observation]
     comparison: compare.Settings
+    mode: Literal["full", "scores", "means"] = "full"
+    """full: every output file; scores: each point's log-likelihood per observation (calibration);
+    means: each point's mean population per record day and region (sensitivity)."""
 
     @property
     def per_chunk(self) -> int:
@@ -60,7 +63,7 @@ class Job:
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
-        for part in (__version__, self.scenario.model_dump_json(by_alias=True), self.design.method,
+        for part in (__version__, self.mode, self.scenario.model_dump_json(by_alias=True), self.design.method,
                      json.dumps(self.design.names), self.replicates, self.seed, CHUNK_LANES, BLOCK,
                      json.dumps([o.model_dump(mode="json") for o in self.observations]),
                      repr(self.comparison)):
@@ -85,6 +88,11 @@ def run_chunk(job: Job, index: int) -> dict[str, np.ndarray]:
     out = StepEngine(plan, rng).run()
     n = len(points)
     pops = out.populations.reshape(*out.populations.shape[:2], n, reps)  # (K, R, n, reps)
+    if job.mode == "means":
+        return {"means": np.moveaxis(pops.mean(axis=-1), 2, 0)}  # (n, K, R)
+    if job.mode == "scores":
+        x = compare.observed(out.populations, job.days, job.scenario, job.observations).reshape(-1, n, reps)
+        return {"loglik": compare.log_likelihoods(x, job.observations, job.comparison)}
     moved = out.moved.reshape(*out.moved.shape[:2], n, reps)
     summary = np.moveaxis(results.population_stats(pops), 2, 0)  # (n, K, R, 7)
     flows = np.moveaxis(results.moved_stats(moved), 2, 0)  # (n, K-1, F, 4)

@@ -33,7 +33,7 @@ def test_readme_has_examples() -> None:
 
 
 def test_readme_examples_run(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")  # results/ is written under tmp_path
     shutil.copytree(ROOT / "tests" / "bad", tmp_path / "tests" / "bad")
     monkeypatch.chdir(tmp_path)
     for command, expected in examples():

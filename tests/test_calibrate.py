@@ -1,0 +1,108 @@
+"""Calibration (ABC rejection) and Sobol sensitivity on cases with known answers."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+
+from .conftest import scenario_dict, write
+
+TRUE_RATE, TRUE_ATTRITION, N0, DAYS = 20.0, 0.02, 200, 120
+
+
+def mean_at(day: int, rate: float = TRUE_RATE, attrition: float = TRUE_ATTRITION) -> float:
+    p = math.exp(-attrition * day)
+    return N0 * p + rate / attrition * (1 - p)
+
+
+def synthetic(tmp_path: Path) -> Path:
+    """Observations made from the known rates: the expected population +-4% on four dates."""
+    start = dt.date(2015, 1, 1)
+    obs = [{"date": (start + dt.timedelta(days=d)).isoformat(), "region": "a",
+            "low": round(mean_at(d) * 0.96), "high": round(mean_at(d) * 1.04), "source": f"synthetic day {d}"}
+           for d in (30, 60, 90, 120)]
+    data = scenario_dict(DAYS, regions={"a": {"initial": N0}}, observations=obs, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": 30},
+        {"name": "d", "kind": "attrition", "region": "a", "rate": 0.01}])
+    return write(tmp_path, data)
+
+
+def test_synthetic_recovery_and_posterior_predictive(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = synthetic(tmp_path)
+    result = cli("calibrate", path, "--param", "flows.r.rate=5:50", "--param", "flows.d.rate=0.005:0.05",
+                 "--draws", "8000", "--accept", "0.01", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "o/test/posterior.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 80
+    for name, truth, prior_width in (("flows.r.rate", TRUE_RATE, 45), ("flows.d.rate", TRUE_ATTRITION, 0.045)):
+        values = np.array([float(r[name]) for r in rows])
+        p05, p95 = np.percentile(values, [5, 95])
+        assert p05 <= truth <= p95, (name, p05, truth, p95)
+        assert p95 - p05 < 0.5 * prior_width, "the data should narrow the prior"
+    distances = [float(r["distance"]) for r in rows]
+    assert distances == sorted(distances)
+    # posterior predictive: run the calibrated scenario, compare with the calibration figures
+    calibrated = tmp_path / "o/test/calibrated.yaml"
+    assert "choice" in calibrated.read_text()
+    result = cli("compare", calibrated, "-n", "400", "--out", tmp_path / "pp")
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "pp/test-calibrated/comparison.csv", newline="") as fh:
+        verdicts = [r["verdict"] for r in csv.DictReader(fh)]
+    assert verdicts == ["consistent"] * 4
+
+
+def test_calibrate_needs_observations_and_params(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plain = write(tmp_path, scenario_dict(), "plain.yaml")
+    result = cli("calibrate", plain, "--param", "flows.x.rate=0:1", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "needs reported figures" in result.stderr
+    result = cli("calibrate", synthetic(tmp_path), "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "--param" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_sobol_indices_of_a_one_parameter_output(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """a's population depends on a's recruitment only: ST(rate_a) ~ 1, ST(attrition_b) ~ 0.
+
+    Replicate noise adds about var_noise / var(Y) to every total index; the
+    bounds allow that (computed below) plus 4 bootstrap standard errors.
+    """
+    days, att = 100, 0.02
+    data = scenario_dict(days, regions={"a": {"initial": 500}, "b": {"initial": 500}}, flows=[
+        {"name": "ra", "kind": "recruitment", "to": "a", "rate": 30},
+        {"name": "da", "kind": "attrition", "region": "a", "rate": att},
+        {"name": "rb", "kind": "recruitment", "to": "b", "rate": 10},
+        {"name": "db", "kind": "attrition", "region": "b", "rate": 0.03}])
+    reps = 100
+    result = cli("sensitivity", write(tmp_path, data), "--param", "flows.ra.rate=10:50", "--param",
+                 "flows.db.rate=0.01:0.05", "--samples", "256", "-n", str(reps), "--output", "a@2015-04-11",
+                 "--output", "b", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "test/sensitivity.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    a = {r["parameter"]: r for r in rows if r["output"] == "a@2015-04-11"}
+    p = math.exp(-att * days)
+    var_y = ((50 - 10) / att * (1 - p)) ** 2 / 12
+    var_noise = (500 * p * (1 - p) + 50 / att * (1 - p)) / reps
+    noise = var_noise / var_y
+    for name, target in (("flows.ra.rate", 1.0), ("flows.db.rate", 0.0)):
+        st, se = float(a[name]["ST"]), float(a[name]["ST_conf"]) / 1.96
+        assert abs(st - target) <= noise + 4 * se + 1e-3, (name, st, se, noise)
+    assert float(a["flows.ra.rate"]["S1"]) > 0.9
+    b_dates = {r["date"] for r in rows if r["output"] == "b"}
+    assert len(b_dates) == 11  # every recorded date
+    image = mpimg.imread(tmp_path / "test/sensitivity.png")
+    assert image.shape[0] > 300 and image[..., :3].std() > 0.05
+
+
+def test_sensitivity_rejects_listed_values(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("sensitivity", synthetic(tmp_path), "--param", "flows.r.rate=1,2", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "needs a range" in result.stderr
+    result = cli("sensitivity", synthetic(tmp_path), "--param", "flows.r.rate=1:2", "--output", "zz",
+                 "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "unknown region" in result.stderr
