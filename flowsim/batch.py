@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, compare, design, results, sensitivity, sweep
+from . import __version__, compare, design, limits, results, sensitivity, sweep
 from .chunkstore import ChunkStore
 from .errors import NO_VALUE, InputError, Origin
 from .observations import scenario_observations
-from .plan import record_days
+from .plan import counter_names, record_days
 from .runner import Simulation, simulate
 from .scenario import Event, Observation, Scenario, load_scenario
 from .yamlsource import Located
@@ -74,10 +74,13 @@ class Outcome:
 def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Outcome:
     """Simulate one loaded scenario and write its result folder atomically."""
     s = item.scenario
+    extra = [s.day_of(o.date) for o in item.observations]
+    limits.check_run(str(item.path), s.replicates, len(record_days(s, extra)), len(s.regions), len(counter_names(s)),
+                     opts.trajectories)
     t0 = time.perf_counter()
     sim = simulate(
         s,
-        extra_days=[s.day_of(o.date) for o in item.observations],
+        extra_days=extra,
         workers=opts.workers,
         progress=progress,
         engine=opts.engine,
@@ -167,7 +170,15 @@ def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> sweep.Job:
     built = design.build(axes, method, samples, s.seed)  # type: ignore[arg-type]
     design.check(built, s, item.located)
     days = record_days(s, [s.day_of(o.date) for o in item.observations])
-    return sweep.Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
+    job = sweep.Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
+    _guard(job, item)
+    return job
+
+
+def _guard(job: sweep.Job, item: Loaded) -> None:
+    s = job.scenario
+    limits.check_sweep(str(item.path), job.n_points, job.replicates, job.per_chunk * job.replicates, len(job.days),
+                       len(s.regions), len(counter_names(s)) if job.mode == "full" else 0)
 
 
 def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: sweep.Job,
@@ -213,7 +224,9 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], draws: i
     built = design.build([design.parse_param(t) for t in params], "random", draws, s.seed)
     design.check(built, s, item.located)
     days = record_days(s, [s.day_of(o.date) for o in item.observations])
-    return sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores")
+    job = sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores")
+    _guard(job, item)
+    return job
 
 
 def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples: int, replicates: int,
@@ -226,4 +239,6 @@ def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples:
     built = sensitivity.saltelli([design.parse_param(t) for t in params], samples, s.seed)
     design.check(built, s, item.located)
     days = record_days(s, [s.day_of(o.date) for o in outs if o.date is not None])
-    return sweep.Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means"), outs
+    job = sweep.Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means")
+    _guard(job, item)
+    return job, outs

@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,13 @@ def user_errors(fn: F) -> F:
         except InputError as exc:
             err.print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except sweep.Interrupted as exc:
+            err.print(f"interrupted: no result files written; {exc.kept}", markup=False, highlight=False)
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: the run in progress left no result files",
+                      markup=False, highlight=False)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -486,5 +494,10 @@ def ranking(finished: list[batch.Outcome]) -> Table:
     return table
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops as cleanly as Ctrl-C
     app()

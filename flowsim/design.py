@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from . import paths
 from .distributions import Distribution, check_args
@@ -139,6 +138,8 @@ def build(axes: list[Axis], method: Method, samples: int, seed: int) -> Design:
             raise InputError(axes[0].origin, "sweep", size, "grid points: at most 10,000,000")
         points = np.array(list(itertools.product(*(a.values or () for a in axes))), dtype=float)
         return Design(method, tuple(axes), points.reshape(-1, len(axes)))
+    from scipy.stats import qmc  # slow to import; only sampled designs need it
+
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(DESIGN_STREAM,))))
     d = len(axes)
     if method == "random":

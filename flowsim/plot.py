@@ -11,12 +11,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-
 from .errors import NO_VALUE, InputError, Origin
 from .results import Staged
 
@@ -37,6 +31,12 @@ def result_folders(path: Path) -> list[Path]:
 
 def plot_folder(folder: Path) -> Path:
     """Draw `folder/plot.png` from its summary.csv and run.json; returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
     with open(folder / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     meta_path = folder / "run.json"
@@ -103,7 +103,9 @@ def _panel(ax: Any, region: str, series: list[dict[str, str]], observations: lis
     ax.set_title(region.replace("_", "/") if region == "iraq_syria" else region, loc="left", fontsize=10)
     ax.set_ylabel("fighters")
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.grid(alpha=0.3)
     if observations:
         ax.plot([], [], color="C3", lw=3, label="reported range / figure")

@@ -56,8 +56,13 @@ _TAGS = {"recruitment", "attrition", "diversion", "transfer", "function-after", 
 
 def first_error(exc: ValidationError, located: Located, vocabulary: set[str]) -> InputError:
     """The earliest (by position in the file) of the schema's complaints, as an InputError."""
-    errors = [to_input_error(e, located, vocabulary) for e in exc.errors()]
-    kinds = [e["type"] for e in exc.errors()]
+    details = exc.errors()
+    paths = [data_path(located.data, tuple(e["loc"])) for e in details]
+    # of two alternatives of a union, the one that got further into the value says more
+    keep = [i for i, p in enumerate(paths) if not any(len(q) > len(p) and q[:len(p)] == p for q in paths)]
+    details = [details[i] for i in keep]
+    errors = [to_input_error(e, located, vocabulary) for e in details]
+    kinds = [e["type"] for e in details]
     ranked = sorted(
         zip(kinds, errors, strict=True),
         key=lambda ke: (ke[0] != "extra_forbidden", ke[1].origin.file != located.file,
@@ -128,12 +133,17 @@ def _rule(err: ErrorDetails, path: FieldPath, vocabulary: set[str]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
-        close = difflib.get_close_matches(key, sorted(vocabulary), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = difflib.get_close_matches(key, sorted(vocabulary - {key}), n=1, cutoff=0.6)
+        if key in vocabulary:
+            hint = " here (it is a field of another part of the file)"
+        else:
+            hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"unknown key {key!r}{hint}"
+    ctx = err.get("ctx") or {}
+    if kind == "string_pattern_mismatch" and str(ctx.get("pattern", "")).startswith("^[A-Za-z0-9]"):
+        return "must be a plain folder name: letters, digits, _ . - (starting with a letter or digit)"
     if kind in _RULES:
         return _RULES[kind]
-    ctx = err.get("ctx") or {}
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):

@@ -6,8 +6,10 @@ processes ran the blocks, so results are identical whatever the parallelism.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,6 +49,24 @@ class Simulation:
     @property
     def replicates(self) -> int:
         return int(self.populations.shape[2])
+
+
+def quiet_worker() -> None:
+    """Workers leave Ctrl-C and SIGTERM to the parent, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def stopping(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """On Ctrl-C or SIGTERM, stop the workers at once instead of waiting for their tasks."""
+    try:
+        yield
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):  # no public API to stop running tasks
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def block_rng(seed: int, point: int, block: int) -> np.random.Generator:
@@ -102,7 +122,7 @@ def simulate(
         ]
     else:
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=quiet_worker) as pool, stopping(pool):
             futures = [
                 pool.submit(run_block, s, seed, point, b, size, days, fixed_arrays, None, engine)
                 for b, size in enumerate(sizes)

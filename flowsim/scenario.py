@@ -48,6 +48,7 @@ Date = Annotated[
 ]
 Int = Annotated[int, Strict()]
 
+MAX_DAYS = 36_525
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25}
 
 
@@ -123,7 +124,7 @@ class Scenario(Strictly):
     end: Date
     time_unit: Literal["day", "week", "month", "year"] = "day"
     report_every: Annotated[Int, Field(ge=1, le=3650)] = 7
-    replicates: Annotated[Int, Field(ge=1, le=10_000_000)] = 1000
+    replicates: Annotated[Int, Field(ge=1, le=10**12)] = 1000
     seed: Annotated[Int, Field(ge=0, le=2**63 - 1)] = 0
     regions: Annotated[dict[Name, Region], Field(min_length=1)]
     flows: list[Flow] = Field(default_factory=list)
@@ -201,6 +202,8 @@ def check_references(s: Scenario, located: Located) -> None:
     """Cross-field rules that need the whole file: names, dates, diversion totals."""
     if s.end <= s.start:
         raise problem(located, ("end",), f"must be after start ({s.start.isoformat()})")
+    if s.days > MAX_DAYS:
+        raise problem(located, ("end",), f"the run may last at most {MAX_DAYS} days (100 years); it has {s.days}")
     names = [f.name for f in s.flows]
     kinds = {f.name: f.kind for f in s.flows}
     for i, flow in enumerate(s.flows):

@@ -26,7 +26,7 @@ from .chunkstore import ChunkStore
 from .design import Design
 from .engine import StepEngine
 from .plan import counter_names, make_plan
-from .runner import BLOCK
+from .runner import BLOCK, quiet_worker, stopping
 from .scenario import Observation, Scenario
 
 CHUNK_LANES = 8192
@@ -172,9 +172,21 @@ def execute(job: Job, store: ChunkStore, *, workers: int = 1, scheduler: str | N
             outcome.failures[i] = error or ""
         advance(len(plan[i]))
 
-    for i, result, error in _dispatch(job, todo, workers, scheduler):
-        record(i, result, error)
+    try:
+        for i, result, error in _dispatch(job, todo, workers, scheduler):
+            record(i, result, error)
+    except KeyboardInterrupt:
+        raise Interrupted(f"{len(store.done())} finished chunks kept in {store.dir}; "
+                          "rerun with --resume to go on from them") from None
     return outcome
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a sweep; says what was kept."""
+
+    def __init__(self, kept: str) -> None:
+        super().__init__(kept)
+        self.kept = kept
 
 
 Result = tuple[int, dict[str, np.ndarray] | None, str | None]
@@ -188,7 +200,8 @@ def _dispatch(job: Job, todo: list[int], workers: int, scheduler: str | None) ->
             yield _guarded(job, i)
     else:
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
+        with (ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=quiet_worker) as pool,
+              stopping(pool)):
             futures: dict[Future[Result], int] = {pool.submit(_guarded, job, i): i for i in todo}
             for fut in as_completed(futures):
                 yield fut.result()

@@ -102,7 +102,7 @@ def parse_yaml(text: str, name: str) -> Located:
         raise InputError(Origin(name), "", NO_VALUE, f"not valid YAML: {exc}") from None
     located = Located(None, name)
     lc = getattr(node, "lc", None)
-    first = (lc.line + 1, lc.col + 1) if lc is not None and lc.line is not None else (1, 1)
+    first = (lc.line + 1, lc.col + 1) if lc is not None and lc.line is not None else _first_content(text)
     located.origins[()] = Origin(name, *first)
     counter = [0]
     located.data = _plain(node, (), located, counter)
@@ -117,7 +117,7 @@ def _plain(node: Any, path: FieldPath, located: Located, counter: list[int]) -> 
             f"document expands to more than {MAX_NODES} values (alias bomb?)",
         )
     tag = getattr(getattr(node, "tag", None), "value", None)
-    if isinstance(node, CommentedMap | CommentedSeq) and tag is not None and not tag.startswith("tag:yaml.org"):
+    if isinstance(node, CommentedMap | CommentedSeq) and tag is not None and tag not in _PLAIN_TAGS:
         raise InputError(located.origin(path), _dotted(path), NO_VALUE, _NO_TAGS)
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
@@ -150,8 +150,18 @@ def _plain(node: Any, path: FieldPath, located: Located, counter: list[int]) -> 
         located.origin(path), _dotted(path), NO_VALUE, _NO_TAGS)
 
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _NO_TAGS = "YAML tags such as !!python/object are not allowed; use plain numbers, text, lists and mappings"
 
 
 def _dotted(path: FieldPath) -> str:
     return ".".join(str(p) for p in path)
+
+
+def _first_content(text: str) -> tuple[int, int]:
+    """Line and column of the first thing that is not a comment (where a bare document starts)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return number, len(line) - len(line.lstrip()) + 1
+    return 1, 1
