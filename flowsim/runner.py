@@ -65,7 +65,7 @@ def stopping(pool: ProcessPoolExecutor) -> Iterator[None]:
     except BaseException:
         for proc in list(getattr(pool, "_processes", {}).values()):  # no public API to stop running tasks
             proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
 
 
