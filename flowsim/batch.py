@@ -58,6 +58,10 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
         overrides.append(f"seed={opts.seed}")
     scenario, located = load_scenario(path, overrides)
     obs, notes = scenario_observations(scenario, located, path.parent, observations)
+    for text in opts.overrides:
+        note = scenario.overridden_by_events(text.partition("=")[0].strip())
+        if note:
+            notes.append(note)
     return Loaded(path, scenario, obs, notes, located)
 
 
@@ -69,6 +73,19 @@ class Outcome:
     folder: Path
     comparison: list[compare.Row]
     score: compare.Score | None
+
+
+def load_all(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
+    """Load several scenarios; two that would write to the same result folder are a mistake."""
+    loaded: list[Loaded] = []
+    for path in paths:
+        item = load(path, opts, observations)
+        twin = next((x for x in loaded if x.scenario.name == item.scenario.name), None)
+        if twin is not None:
+            raise InputError(item.located.origin(("name",)), "name", item.scenario.name,
+                             f"is also the name of {twin.path}; both would write to {item.folder(opts.out)}")
+        loaded.append(item)
+    return loaded
 
 
 def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Outcome:
@@ -94,14 +111,11 @@ def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None =
         out.lines("flows.csv", results.FLOWS, results.flow_rows(sim))
         header = results.parameter_header([sim])
         out.csv("parameters.csv", header, results.parameter_rows([sim], header))
-        for name, wanted, columns, make in (
-            ("trajectories.csv", opts.trajectories, results.TRAJECTORIES, lambda: results.trajectory_rows(sim)),
-            ("comparison.csv", bool(rows), compare.COLUMNS, lambda: compare.csv_rows(sim, rows)),
-        ):
-            if wanted:
-                out.csv(name, columns, make())
-            else:
-                out.remove(name)
+        if opts.trajectories:
+            out.lines("trajectories.csv", results.TRAJECTORIES, results.trajectory_rows(sim))
+        if rows:
+            out.csv("comparison.csv", compare.COLUMNS, compare.csv_rows(sim, rows))
+        out.remove(*results.RUN_FILES)
         out.json("run.json", metadata(item, opts, wall, score))
         out.commit()
     return Outcome(sim, folder, rows, score)
@@ -169,10 +183,18 @@ def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> sweep.Job:
     samples = req.samples or (s.sweep.samples if s.sweep else 64)
     built = design.build(axes, method, samples, s.seed)  # type: ignore[arg-type]
     design.check(built, s, item.located)
+    _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in item.observations])
     job = sweep.Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
     _guard(job, item)
     return job
+
+
+def _event_notes(item: Loaded, built: design.Design) -> None:
+    for a in built.axes:
+        note = item.scenario.overridden_by_events(design.split_path(item.scenario, a.path)[0])
+        if note:
+            item.notes.append(note)
 
 
 def _guard(job: sweep.Job, item: Loaded) -> None:
@@ -221,8 +243,13 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], draws: i
                          "calibration needs reported figures: add `observations:` or pass --observations")
     if not params:
         raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
-    built = design.build([design.parse_param(t) for t in params], "random", draws, s.seed)
+    axes = [design.parse_param(t) for t in params]
+    for a in axes:
+        if a.values is not None:
+            raise InputError(a.origin, a.path, NO_VALUE, "a prior is a range: write PATH=lo:hi")
+    built = design.build(axes, "random", draws, s.seed)
     design.check(built, s, item.located)
+    _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in item.observations])
     job = sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores")
     _guard(job, item)
@@ -238,6 +265,7 @@ def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples:
         sensitivity.Output(f"{r}@{s.end.isoformat()}", r, s.end) for r in s.regions]
     built = sensitivity.saltelli([design.parse_param(t) for t in params], samples, s.seed)
     design.check(built, s, item.located)
+    _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in outs if o.date is not None])
     job = sweep.Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means")
     _guard(job, item)

@@ -25,6 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import design, paths, results, sweep
 from .distributions import Distribution
+from .errors import InputError, Origin
 from .scenario import Scenario
 
 MAX_CHOICES = 200
@@ -60,6 +61,9 @@ def posterior(job: sweep.Job, outcome: sweep.Outcome, accept: float) -> Posterio
     for i, chunk in outcome.chunks.items():
         distance[plan[i].start:plan[i].stop] = -chunk["loglik"].sum(axis=1)
     ok = int(np.isfinite(distance).sum())
+    if ok == 0:
+        raise InputError(Origin(job.scenario.name), "draws", job.n_points,
+                         "every draw failed, so there is no posterior; see the chunk errors and --resume")
     keep = max(1, math.ceil(accept * ok))
     order = np.argsort(distance, kind="stable")[:keep]
     return Posterior(job.design, distance, order)
@@ -70,7 +74,7 @@ def posterior_lines(post: Posterior) -> list[str]:
     lines = [",".join(head)]
     for rank, d in enumerate(post.accepted):
         values = ",".join(repr(float(v)) for v in post.design.points[d])
-        lines.append(f"{rank},{d},{values},{post.distance[d]:.6f}")
+        lines.append(f"{rank},{d},{values},{post.distance[d] + 0.0:.6f}")  # + 0.0: no "-0.000000"
     return lines
 
 
@@ -81,7 +85,8 @@ def marginal(values: np.ndarray) -> dict[str, list[float]]:
     return {"choice": [float(f"{v:.6g}") for v in np.sort(values)]}
 
 
-def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], post: Posterior, out_dir: Path) -> str:
+def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], post: Posterior, out_dir: Path,
+                    observations: Path | None = None) -> str:
     """The scenario file with each calibrated number replaced by its posterior, comments kept."""
     yaml = YAML(typ="rt")
     yaml.width = 100
@@ -89,7 +94,7 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], post: Poste
     doc = yaml.load(source.read_text(encoding="utf-8"))
     for text in overrides:
         key, _, raw = text.partition("=")
-        _put(doc, key.strip(), YAML(typ="safe").load(raw))
+        paths.put(doc, key.strip(), YAML(typ="safe").load(raw))
     vals = post.values()
     for i, axis in enumerate(post.design.axes):
         base, index = design.split_path(s, axis.path)
@@ -98,7 +103,7 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], post: Poste
             flow.fa.set_flow_style()
             flow["choice"] = CommentedSeq(flow["choice"])
             flow["choice"].fa.set_flow_style()
-            _put(doc, base, flow)
+            paths.put(doc, base, flow)
         else:
             dist = s.parameters()[base]
             assert isinstance(dist, Distribution)
@@ -108,9 +113,12 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], post: Poste
             seq.fa.set_flow_style()
             node = CommentedMap({dist.kind: seq})
             node.fa.set_flow_style()
-            _put(doc, base, node)
+            paths.put(doc, base, node)
     doc["name"] = f"{s.name}-calibrated"
-    if isinstance(s.observations, str):
+    doc["seed"] = s.seed
+    if observations is not None:
+        doc["observations"] = os.path.relpath(observations, out_dir)
+    elif isinstance(s.observations, str):
         doc["observations"] = os.path.relpath(source.parent / s.observations, out_dir)
     doc.yaml_set_start_comment(
         f"Calibrated by flowsim on {dt.date.today().isoformat()} from {source.name}: "
@@ -123,17 +131,8 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], post: Poste
     return buf.getvalue()
 
 
-def _put(doc: Any, key: str, value: Any) -> None:
-    where = paths.locate(doc, key)
-    assert where is not None, key
-    node = doc
-    for part in where[:-1]:
-        node = node[part]
-    node[where[-1]] = value
-
-
 def write(staged: results.Staged, source: Path, s: Scenario, overrides: list[str], post: Posterior,
-          meta: dict[str, Any]) -> None:
+          meta: dict[str, Any], observations: Path | None = None) -> None:
     staged.text("posterior.csv", "\n".join(posterior_lines(post)) + "\n")
-    staged.text("calibrated.yaml", calibrated_yaml(source, s, overrides, post, staged.folder))
+    staged.text("calibrated.yaml", calibrated_yaml(source, s, overrides, post, staged.folder, observations))
     staged.json("calibration.json", meta)

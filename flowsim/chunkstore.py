@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .results import make_folder
+
 ARRAYS = ("comparison", "verdicts", "final", "drawn_names", "text_summary", "text_flows",
           "text_parameters", "text_comparison")
 
@@ -31,7 +33,7 @@ class ChunkStore:
             for other in self.root.iterdir():
                 if other != self.dir:
                     shutil.rmtree(other, ignore_errors=True)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.dir)
 
     def path(self, index: int) -> Path:
         return self.dir / f"chunk-{index:06d}.npz"

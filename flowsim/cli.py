@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
-import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -34,6 +34,7 @@ from . import sensitivity as sens
 from .compare import SOFTNESS, TOLERANCE, Settings
 from .design import METHODS
 from .errors import NO_VALUE, InputError, Origin
+from .launch import INTERRUPTED
 from .plot import plot_folder, result_folders
 from .runner import Simulation
 from .scenario import Observation, Scenario
@@ -61,8 +62,7 @@ def user_errors(fn: F) -> F:
             err.print(f"interrupted: no result files written; {exc.kept}", markup=False, highlight=False)
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
-            err.print("interrupted: the run in progress left no result files",
-                      markup=False, highlight=False)
+            err.print(INTERRUPTED, markup=False, highlight=False)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -112,9 +112,14 @@ def run(
 ) -> None:
     """Simulate scenarios and write results/<name>/*.csv."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories)
-    for item in [batch.load(p, opts) for p in scenarios]:  # every file is checked before any runs
+    loaded = batch.load_all(scenarios, opts)  # every file is checked before any runs
+    for item in loaded:
         done = _run(item, opts, plot)
         out.print(summary_table(done.sim))
+        if done.score:
+            out.print(f"{done.score.consistent} of {done.score.observations} reported figures consistent; "
+                      f"score {done.score.log_likelihood:.2f} (details: flowsim compare, comparison.csv)",
+                      highlight=False)
         out.print(f"wrote {done.folder}/", highlight=False)
 
 
@@ -136,11 +141,12 @@ def compare(
     """Run scenarios and compare them with reported figures; write comparison.csv; rank them."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine)
     opts.comparison = Settings(tolerance, softness)
-    loaded = [batch.load(p, opts, observations) for p in scenarios]
+    loaded = batch.load_all(scenarios, opts, observations)
     for item in loaded:
         if not item.observations:
+            skipped = f" ({'; '.join(item.notes)})" if item.notes else ""
             raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
-                             "no reported figures in the run to compare with; add `observations:` "
+                             f"no reported figures in the run to compare with{skipped}; add `observations:` "
                              "or pass --observations FILE.csv")
     finished = []
     for item in loaded:
@@ -186,15 +192,7 @@ def sweep_command(
     job = batch.plan_sweep(item, opts, req)
     if scheduler:
         _check_scheduler(scheduler)
-    for note in item.notes:
-        err.print(f"note: {note}", markup=False, highlight=False)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                  TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(f"{item.scenario.name} sweep", total=job.n_points)
-
-        def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
-            bar.advance(task, n)
-
+    with _points_progress(item, "sweep", job.n_points) as advance:
         done = batch.run_sweep(item, opts, req, job, advance)
     out.print(best_points(done, top))
     out.print(f"wrote {done.folder}/ ({job.n_points} points x {job.replicates} replicates"
@@ -235,7 +233,7 @@ def calibrate(
                            "priors": {a.path: list(a.bounds) for a in job.design.axes},
                            "failed_draws": sweep.failed_points(job, outcome)}
     with results.Staged(folder) as staged:
-        calibration.write(staged, item.path, item.scenario, opts.overrides, post, meta)
+        calibration.write(staged, item.path, item.scenario, opts.overrides, post, meta, observations)
         staged.commit()
     table = Table(title=f"{item.scenario.name}: posterior of {len(post.accepted)} accepted of {draws} draws")
     for col in ("parameter", "prior", "median", "90% interval"):
@@ -244,6 +242,9 @@ def calibrate(
         table.add_row(path, f"{_short(str(lo))} – {_short(str(hi))}", _short(str(med)),
                       f"{_short(str(p05))} – {_short(str(p95))}")
     out.print(table)
+    if len(post.accepted) < 20:
+        err.print(f"note: only {len(post.accepted)} draws accepted; use more --draws or a larger --accept "
+                  "for a usable posterior", markup=False, highlight=False)
     out.print(f"wrote {folder}/posterior.csv and {folder}/calibrated.yaml", highlight=False)
     _failures(job, sweep.failed_points(job, outcome), errors)
 
@@ -299,14 +300,19 @@ def sensitivity_command(
 
 def _lanes(item: batch.Loaded, opts: batch.RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
            resume: bool) -> tuple[sweep.Outcome, list[Path], float]:
+    with _points_progress(item, kind, job.n_points) as advance:
+        return batch.execute_job(item, opts, job, kind, scheduler, resume, advance)
+
+
+@contextlib.contextmanager
+def _points_progress(item: batch.Loaded, kind: str, total: int) -> Iterator[Callable[[int], None]]:
+    """Print the scenario's notes, then a progress bar over points with points/s and an ETA."""
+    for note in item.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(f"{item.scenario.name} {kind}", total=job.n_points)
-
-        def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
-            bar.advance(task, n)
-
-        return batch.execute_job(item, opts, job, kind, scheduler, resume, advance)
+        task = bar.add_task(f"{item.scenario.name} {kind}", total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def _failures(job: sweep.Job, failed: list[int], errors: list[Path]) -> None:
@@ -320,11 +326,6 @@ def _failures(job: sweep.Job, failed: list[int], errors: list[Path]) -> None:
 def _check_scheduler(address: str) -> None:
     if not address.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
         raise InputError(Origin(f"--scheduler {address}"), "scheduler", address, "must look like tcp://HOST:PORT")
-    try:
-        import dask.distributed  # noqa: F401
-    except ImportError:
-        raise InputError(Origin(f"--scheduler {address}"), "scheduler", address,
-                         "needs Dask: pip install 'flowsim[distributed]'") from None
 
 
 def _ranges(points: list[int]) -> str:
@@ -391,6 +392,7 @@ def _run(item: batch.Loaded, opts: batch.RunOptions, plot: bool) -> batch.Outcom
 
 
 @app.command()
+@user_errors
 def validate(scenarios: Scenarios, sets: Sets = None) -> None:
     """Check scenario files without simulating: one line per file, exit 2 if any is wrong."""
     opts = batch.RunOptions(overrides=list(sets or []))
@@ -398,6 +400,8 @@ def validate(scenarios: Scenarios, sets: Sets = None) -> None:
     for path in scenarios:
         try:
             item = batch.load(path, opts)
+            if item.scenario.sweep is not None:  # the sweep section is checked as `flowsim sweep` would
+                batch.plan_sweep(item, opts, batch.SweepRequest([]))
         except InputError as exc:
             err.print(f"error: {exc.message}", markup=False, highlight=False)
             failed = True
@@ -494,10 +498,7 @@ def ranking(finished: list[batch.Outcome]) -> Table:
     return table
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops as cleanly as Ctrl-C
-    app()
+    from .launch import main as launch
+
+    launch()

@@ -53,10 +53,6 @@ class Score:
     consistent: int
     log_likelihood: float
 
-    @property
-    def consistent_share(self) -> float:
-        return self.consistent / self.observations if self.observations else math.nan
-
 
 def reported_range(obs: Observation, tolerance: float) -> tuple[float, float]:
     if obs.low is None and obs.high is None:
@@ -72,12 +68,7 @@ def _scale(obs: Observation) -> float:
 
 
 def log_likelihood(x: np.ndarray, obs: Observation, s: Settings) -> float:
-    lo, hi = reported_range(obs, s.tolerance)
-    sigma = s.softness * _scale(obs)
-    outside = np.where(x < lo, lo - x, np.where(x > hi, x - hi, 0.0))
-    logs = -0.5 * (outside / sigma) ** 2
-    top = float(logs.max())
-    return top + math.log(float(np.exp(logs - top).sum())) - math.log(x.size)
+    return float(log_likelihoods(x[None, None, :], [obs], s)[0, 0])
 
 
 def log_likelihoods(x: np.ndarray, observations: list[Observation], s: Settings) -> np.ndarray:

@@ -171,6 +171,10 @@ def split_path(s: Scenario, path: str) -> tuple[str, int | None]:
 
 def check(design: Design, s: Scenario, located: Located) -> None:
     """Every axis names a number of the scenario and every value keeps the scenario valid."""
+    bases = [split_path(s, a.path) for a in design.axes]
+    for a, (base, index) in zip(design.axes, bases, strict=True):
+        if index is not None and (base, None) in bases:
+            raise InputError(a.origin, a.path, NO_VALUE, f"{base} itself is swept too, which overrides its arguments")
     for a in design.axes:
         if not split_path(s, a.path)[0]:
             raise InputError(a.origin, a.path, NO_VALUE,
@@ -188,20 +192,12 @@ def _validate_with(located: Located, s: Scenario, settings: list[tuple[Axis, flo
     trial = Located(copy.deepcopy(located.data), located.file, dict(located.origins), dict(located.key_origins))
     for axis, value in settings:
         base, index = split_path(s, axis.path)
-        where = paths.locate(trial.data, base)
-        assert where is not None
-        node = trial.data
-        for part in where[:-1]:
-            node = node[part]
-        if index is None:
-            node[where[-1]] = value
-        else:
-            dist = node[where[-1]]
-            (kind, args), = dist.items()
-            args = list(args)
-            args[index] = value
-            node[where[-1]] = {kind: args}
-        trial.origins[where] = axis.origin
+        if index is not None:
+            where = paths.locate(trial.data, base)
+            assert where is not None
+            (kind, args), = paths.parent_of(trial.data, where)[where[-1]].items()
+            value = {kind: [value if i == index else a for i, a in enumerate(args)]}  # type: ignore[assignment]
+        trial.origins[paths.put(trial.data, base, value)] = axis.origin
     try:
         validate(trial)
     except InputError as exc:

@@ -110,7 +110,11 @@ def parse_number(value: Any) -> Number:
     if isinstance(value, int | float):
         return _finite(float(value))
     if isinstance(value, str):
-        raise ValueError("must be a number (write it without quotes)")
+        try:
+            float(value.replace(",", ""))
+        except ValueError:
+            raise ValueError("must be a number, not text (units and words do not belong here)") from None
+        raise ValueError("must be a number: write it without quotes or thousands separators")
     if isinstance(value, dict) and len(value) == 1:
         (kind, args), = value.items()
         if kind not in KINDS:

@@ -121,16 +121,8 @@ class StepEngine:
                 to = None if e.to is None else self._region[e.to]
                 splits.append((self._index[e.flow], to, e.delay, share))
             self.exits.append(RegionExits(p_leave, p_stay_arriving, splits))
-        self.parts: list[Part] = []
-        for src in net.sources:
-            lam = self.params[src.rate] / unit
-            rest = np.ones_like(lam)
-            for sp in net.splits:
-                if sp.of == src.flow:
-                    f = self.params[sp.fraction]
-                    rest = rest - f
-                    self.parts.append(self._part(src.flow, sp.flow, sp.to, sp.delay, lam * f))
-            self.parts.append(self._part(src.flow, None, src.to, src.delay, lam * np.clip(rest, 0.0, 1.0)))
+        self.parts = [self._part(st.flow, st.split, st.to, st.delay, st.rate / unit)
+                      for st in net.streams(self.params.__getitem__)]
         self._dirty = False
 
     def _part(self, flow: str, split: str | None, to: str, delay: int, lam: np.ndarray) -> Part:

@@ -61,16 +61,10 @@ class _Chain:
     def _reactions(self) -> None:
         """Every move as (rate, per-capita region or None, counters, destination, delay)."""
         net, unit, c = self.plan.network, self.plan.unit_days, self.e.counter
-        moves: list[tuple[float, int | None, tuple[int, ...], int | None, int]] = []
-        for src in net.sources:
-            lam = self.params[src.rate] / unit
-            rest = 1.0
-            for sp in net.splits:
-                if sp.of == src.flow:
-                    f = self.params[sp.fraction]
-                    rest -= f
-                    moves.append((lam * f, None, (c[src.flow], c[sp.flow]), self.e.region[sp.to], sp.delay))
-            moves.append((lam * max(rest, 0.0), None, (c[src.flow],), self.e.region[src.to], src.delay))
+        moves: list[tuple[float, int | None, tuple[int, ...], int | None, int]] = [
+            (st.rate / unit, None, (c[st.flow],) if st.split is None else (c[st.flow], c[st.split]),
+             self.e.region[st.to], st.delay)
+            for st in net.streams(self.params.__getitem__)]
         for ex in net.exits:
             to = None if ex.to is None else self.e.region[ex.to]
             delay = ex.delay if to is not None else 0
@@ -137,7 +131,7 @@ class _Chain:
                 rates = [rate * (1 if per is None else self.pop[per]) for rate, per, *_ in self.moves]
                 total = sum(rates)
                 wait = self.rng.exponential(1 / total) if total > 0 else np.inf
-                if elapsed + wait >= 1:
+                if elapsed + wait >= 1 or env.now + wait >= day + 1:
                     break
                 elapsed += wait
                 yield env.timeout(wait)

@@ -6,7 +6,9 @@ The step and event engines only know these; a new flow kind is a new class in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,39 @@ Primitive = Source | Split | Exit
 
 
 @dataclass(frozen=True)
+class Stream:
+    """Arrivals of source `flow` (diverted by `split`, if any) into `to`, at `rate` per time unit."""
+
+    flow: str
+    split: str | None
+    to: str
+    delay: int
+    rate: Any
+
+
+@dataclass(frozen=True)
 class Network:
     regions: tuple[str, ...]
     sources: tuple[Source, ...]
     splits: tuple[Split, ...]
     exits: tuple[Exit, ...]
+
+    def streams(self, value: Callable[[str], Any]) -> list[Stream]:
+        """Every Poisson stream of arrivals: each source's share kept, and each diversion's share.
+
+        `value(path)` gives a parameter (a float, or an array over lanes); rates are per time unit.
+        """
+        out = []
+        for src in self.sources:
+            lam = value(src.rate)
+            rest = 1.0
+            for sp in self.splits:
+                if sp.of == src.flow:
+                    f = value(sp.fraction)
+                    rest = rest - f
+                    out.append(Stream(src.flow, sp.flow, sp.to, sp.delay, lam * f))
+            out.append(Stream(src.flow, None, src.to, src.delay, lam * (rest * (rest > 0))))
+        return out
 
     @property
     def flow_names(self) -> tuple[str, ...]:

@@ -43,6 +43,8 @@ def load_observations(path: Path) -> list[Observation]:
                          + ",".join(COLUMNS))
     header = [h.strip() for h in rows[0]]
     for i, col in enumerate(header):
+        if col in header[:i]:
+            raise InputError(Origin(name, 1, _columns(lines[0])[i]), "header", col, "column appears twice")
         if col not in COLUMNS + OPTIONAL:
             close = difflib.get_close_matches(col, COLUMNS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(COLUMNS)}"
@@ -110,6 +112,10 @@ def scenario_observations(
     keep = [o for o in rows if o.region in s.regions and s.start <= o.date <= s.end]
     notes = []
     if len(keep) < len(rows):
-        notes.append(f"{len(rows) - len(keep)} of {len(rows)} rows of {path} are for other regions "
-                     "or outside the run and were skipped")
+        others = sorted({o.region for o in rows if o.region not in s.regions})
+        outside = sum(o.region in s.regions and not s.start <= o.date <= s.end for o in rows)
+        parts = [f"{outside} dated outside the run"] if outside else []
+        if others:
+            parts.append(f"{len(rows) - len(keep) - outside} for regions not in this scenario ({', '.join(others)})")
+        notes.append(f"{len(rows) - len(keep)} of {len(rows)} rows of {path} were skipped: {'; '.join(parts)}")
     return keep, notes

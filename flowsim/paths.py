@@ -55,17 +55,30 @@ def locate(data: dict[str, Any], key: str) -> FieldPath | None:
     return None
 
 
+def parent_of(data: Any, where: FieldPath) -> Any:
+    node = data
+    for part in where[:-1]:
+        node = node[part]
+    return node
+
+
+def put(data: Any, key: str, value: Any) -> FieldPath:
+    """Set the number at parameter path `key` in raw scenario data (plain or ruamel); returns where."""
+    where = locate(data, key)
+    if where is None:
+        raise KeyError(key)
+    parent_of(data, where)[where[-1]] = value
+    return where
+
+
 def set_value(located: Located, key: str, value: Any, origin: Origin) -> None:
     """Put `value` at parameter path `key`, remembering that it came from `origin`."""
     where = locate(located.data, key)
     if where is None:
         raise InputError(origin, key, NO_VALUE, unknown_path_rule(key, known_paths(located.data)))
-    node = located.data
-    for part in where[:-1]:
-        node = node[part]
-    if not isinstance(node, dict):
+    if not isinstance(parent_of(located.data, where), dict):
         raise InputError(origin, key, NO_VALUE, "cannot be set: its parent is not a mapping")
-    node[where[-1]] = value
+    put(located.data, key, value)
     located.origins[where] = origin
     located.key_origins[where] = origin
 

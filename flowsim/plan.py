@@ -132,11 +132,15 @@ def make_plan(
             counter = counters.index(ev.label())
             if ev.shock.remove is not None:
                 share = _draw(ev.shock.remove, rng, lanes)
+                if isinstance(ev.shock.remove, Distribution):
+                    drawn[f"events[{i}].shock.remove"] = share
                 actions.append(DatedAction(day, RemoveShare(region, share, counter)))
             else:
                 assert ev.shock.count is not None
-                count = np.rint(_draw(ev.shock.count, rng, lanes)).astype(np.int64)
-                actions.append(DatedAction(day, RemoveCount(region, count, counter)))
+                count = _draw(ev.shock.count, rng, lanes)
+                if isinstance(ev.shock.count, Distribution):
+                    drawn[f"events[{i}].shock.count"] = count
+                actions.append(DatedAction(day, RemoveCount(region, np.rint(count).astype(np.int64), counter)))
     return Plan(
         network=s.network(),
         days=s.days,

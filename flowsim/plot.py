@@ -31,20 +31,30 @@ def result_folders(path: Path) -> list[Path]:
 
 def plot_folder(folder: Path) -> Path:
     """Draw `folder/plot.png` from its summary.csv and run.json; returns the PNG path."""
+
+    try:
+        with open(folder / "summary.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        meta_path = folder / "run.json"
+        meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        return _draw(folder, rows, meta)
+    except (KeyError, ValueError, TypeError, IndexError, OSError) as exc:
+        raise InputError(Origin(str(folder)), "", NO_VALUE,
+                         f"cannot plot: summary.csv or run.json is not as flowsim writes it ({exc!r})") from None
+
+
+def _draw(folder: Path, rows: list[dict[str, str]], meta: dict[str, Any]) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    with open(folder / "summary.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    meta_path = folder / "run.json"
-    meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     by_region: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in rows:
         if row["point"] == "0":
             by_region[row["region"]].append(row)
+    points = len({row["point"] for row in rows})
     observations = meta.get("observations") or []
     sources = list(dict.fromkeys(o.get("source") or "unnamed source" for o in observations))
     legend_in = 0.2 + 0.125 * len(sources)  # inches of source notes under the panels
@@ -61,7 +71,8 @@ def plot_folder(folder: Path) -> Path:
     axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(axes[-1, 0].xaxis.get_major_locator()))
     title = meta.get("scenario", folder.name)
     reps = meta.get("replicates")
-    fig.suptitle(f"{title}" + (f" ({reps} replicates)" if reps else ""), fontsize=12)
+    sweep_note = f", point 0 of a sweep of {points} points" if points > 1 else ""
+    fig.suptitle(f"{title}" + (f" ({reps} replicates{sweep_note})" if reps else ""), fontsize=12)
     if sources:
         legend = "\n".join(textwrap.shorten(f"[{i + 1}] {s}", 150) for i, s in enumerate(sources))
         fig.text(0.01, 0.005, legend, fontsize=7, va="bottom", ha="left", color="0.2")
@@ -100,7 +111,7 @@ def _panel(ax: Any, region: str, series: list[dict[str, str]], observations: lis
                 ax.plot([date], [end], "_" if present else ("^" if end == hi else "v"), color="C3", ms=10, zorder=5)
             y = hi
         ax.annotate(f"[{tag}]", (date, y), textcoords="offset points", xytext=(3, 3), fontsize=7, color="C3")
-    ax.set_title(region.replace("_", "/") if region == "iraq_syria" else region, loc="left", fontsize=10)
+    ax.set_title(region.replace("_", " "), loc="left", fontsize=10)
     ax.set_ylabel("fighters")
     ax.set_ylim(bottom=0)
     from matplotlib.ticker import FuncFormatter

@@ -134,7 +134,9 @@ def _rule(err: ErrorDetails, path: FieldPath, vocabulary: set[str]) -> str:
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
         close = difflib.get_close_matches(key, sorted(vocabulary - {key}), n=1, cutoff=0.6)
-        if key in vocabulary:
+        if key.isdigit():
+            hint = "; is this the end of a number with a thousands separator? write 1200, not 1,200"
+        elif key in vocabulary:
             hint = " here (it is a field of another part of the file)"
         else:
             hint = f"; did you mean {close[0]!r}?" if close else ""

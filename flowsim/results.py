@@ -28,7 +28,7 @@ def fmt(x: float) -> str:
 
 def fmt_array(a: np.ndarray) -> list[Any]:
     """`fmt` over a whole array, as nested lists of the same shape (one pass, no per-row numpy)."""
-    flat = [f"{v:.3f}".rstrip("0").rstrip(".") for v in a.ravel().tolist()]
+    flat = [fmt(v) for v in a.ravel().tolist()]
     return np.array(flat, dtype=object).reshape(a.shape).tolist()
 
 
@@ -99,14 +99,16 @@ def stats_flow_rows(name: str, point: int, dates: list[str], days: np.ndarray, c
             yield head + flow + "," + ",".join(cells[k][f])
 
 
-def trajectory_rows(sim: Simulation) -> Iterator[list[str]]:
-    name, point = sim.scenario.name, str(sim.point)
+def trajectory_rows(sim: Simulation) -> Iterator[str]:
     days = dates(sim)
     regions = list(sim.scenario.regions)
+    pops = sim.populations
+    cells = pops.tolist() if pops.dtype.kind in "iu" else fmt_array(pops)
     for rep in range(sim.replicates):
         for k, date in enumerate(days):
+            head = f"{sim.scenario.name},{sim.point},{rep},{date},{sim.days[k]},"
             for r, region in enumerate(regions):
-                yield [name, point, str(rep), date, str(sim.days[k]), region, str(sim.populations[k, r, rep])]
+                yield f"{head}{region},{cells[k][r][rep]}"
 
 
 def parameter_header(sims: Sequence[Simulation]) -> list[str]:
@@ -134,9 +136,10 @@ class Staged:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.pending: list[tuple[Path, Path]] = []
+        self.stale: list[Path] = []
 
     def __enter__(self) -> Staged:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         return self
 
     def csv(self, name: str, header: list[str], rows: Iterable[Sequence[str]]) -> None:
@@ -170,11 +173,15 @@ class Staged:
             os.fsync(fh.fileno())
         self.pending.append((tmp, final))
 
-    def remove(self, name: str) -> None:
-        """Drop a file left by an earlier run that this run does not produce."""
-        (self.folder / name).unlink(missing_ok=True)
+    def remove(self, *names: str) -> None:
+        """At commit, drop files an earlier run left that this one does not produce."""
+        written = {final.name for _, final in self.pending}
+        self.stale += [self.folder / n for n in names if n not in written]
 
     def commit(self) -> list[Path]:
+        for path in self.stale:
+            if path.name not in {final.name for _, final in self.pending}:
+                path.unlink(missing_ok=True)
         done = []
         for tmp, final in sorted(self.pending, key=lambda p: p[1].name == "run.json"):
             os.replace(tmp, final)
@@ -185,3 +192,18 @@ class Staged:
     def __exit__(self, *exc: object) -> None:
         for tmp, _ in self.pending:
             tmp.unlink(missing_ok=True)
+
+
+RUN_FILES = ("summary.csv", "flows.csv", "parameters.csv", "comparison.csv", "trajectories.csv", "points.csv",
+             "plot.png")
+"""Files of a run or sweep: each removes those of them it does not write, so none is left over."""
+
+
+def make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from .errors import NO_VALUE, InputError, Origin
+
+        raise InputError(Origin(str(folder)), "--out", NO_VALUE,
+                         f"cannot create the results folder: {exc.strerror or exc}") from None

@@ -94,8 +94,6 @@ def simulate(
     *,
     replicates: int | None = None,
     seed: int | None = None,
-    point: int = 0,
-    fixed: dict[str, float] | None = None,
     extra_days: list[int] | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
@@ -110,21 +108,20 @@ def simulate(
     seed = s.seed if seed is None else seed
     days = record_days(s, extra_days)
     sizes = [min(BLOCK, n - start) for start in range(0, n, BLOCK)]
-    fixed_arrays = {k: np.asarray(v, dtype=float) for k, v in (fixed or {}).items()}
     workers = max(1, min(workers, len(sizes)))
     if workers == 1:
         def per_day(lanes: int) -> Callable[[int], None] | None:
             return None if progress is None else (lambda d: progress(d * lanes))
 
         results = [
-            run_block(s, seed, point, b, size, days, fixed_arrays, per_day(size), engine)
+            run_block(s, seed, 0, b, size, days, None, per_day(size), engine)
             for b, size in enumerate(sizes)
         ]
     else:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=quiet_worker) as pool, stopping(pool):
             futures = [
-                pool.submit(run_block, s, seed, point, b, size, days, fixed_arrays, None, engine)
+                pool.submit(run_block, s, seed, 0, b, size, days, None, None, engine)
                 for b, size in enumerate(sizes)
             ]
             results = []
@@ -136,7 +133,7 @@ def simulate(
     outs = [o for _, o in results]
     return Simulation(
         scenario=s,
-        point=point,
+        point=0,
         days=days,
         populations=np.concatenate([o.populations for o in outs], axis=2),
         moved=np.concatenate([o.moved for o in outs], axis=2),

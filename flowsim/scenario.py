@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from . import paths
-from .distributions import AnyNumber, Fraction, NonNegative, Number, bounds
+from .distributions import AnyNumber, Distribution, Fraction, NonNegative, Number, bounds
 from .flows import FLOW_KINDS, NUMERIC_FIELDS, Flow, Name
 from .network import Network, Primitive, Split
 from .problems import first_error, problem
@@ -163,6 +163,14 @@ class Scenario(Strictly):
                 prims.append(p)
         return Network.build(tuple(self.regions), prims)
 
+    def overridden_by_events(self, path: str) -> str | None:
+        """A note if dated events change `path` later, so a value given for it holds only until then."""
+        dates = sorted(e.date.isoformat() for e in self.events if path in (e.set or {}) or path in (e.scale or {}))
+        if not dates:
+            return None
+        return (f"{path} is also changed by events on {', '.join(dates)}; the value given applies "
+                f"from the start until {dates[0]}")
+
     def inline_observations(self) -> list[Observation]:
         return self.observations if isinstance(self.observations, list) else []
 
@@ -219,17 +227,32 @@ def check_references(s: Scenario, located: Located) -> None:
                               f"must name a recruitment flow ({', '.join(recruit) or 'none defined'})")
     params = s.parameters()
     _check_events(s, located, params)
+    for key in (s.sweep.parameters if s.sweep else {}):
+        if key not in params and not _is_argument_path(key, params):
+            raise problem(located, ("sweep", "parameters", key),
+                          paths.unknown_path_rule(key, params), show_value=False)
+    labels = set(names)
+    for i, ev in enumerate(s.events):
+        if ev.shock:
+            if ev.label() in labels:
+                where = ("events", i, "name") if ev.name else ("events", i, "shock")
+                raise problem(located, where, f"the label {ev.label()!r} of this shock is already a flow or "
+                              "shock name; give the event a unique `name`", show_value=False)
+            labels.add(ev.label())
     for i, obs in enumerate(s.inline_observations()):
         if obs.region not in s.regions:
             raise problem(located, ("observations", i, "region"),
                           f"unknown region; regions are {', '.join(s.regions)}")
         if not s.start <= obs.date <= s.end:
             raise problem(located, ("observations", i, "date"), _outside(s))
-    if s.sweep:
-        for key in s.sweep.parameters:
-            if key not in params and key not in ("replicates", "seed"):
-                raise problem(located, ("sweep", "parameters", key),
-                              paths.unknown_path_rule(key, params), show_value=False)
+
+
+def _is_argument_path(key: str, params: dict[str, Number]) -> bool:
+    """`PATH.kind.i`: an argument of a distribution-valued parameter."""
+    head, _, index = key.rpartition(".")
+    base, _, kind = head.rpartition(".")
+    value = params.get(base)
+    return isinstance(value, Distribution) and value.kind == kind and index.isdigit() and int(index) < len(value.args)
 
 
 def _outside(s: Scenario) -> str:
@@ -279,8 +302,3 @@ def _check_diversion_total(s: Scenario, located: Located, highs: dict[str, float
             raise problem(located, where,
                           f"diversions of {source} could sum to {total:g}; they must sum to at most 1",
                           show_value=False)
-
-
-def dump_yaml_ready(s: Scenario) -> dict[str, Any]:
-    """The scenario as plain data, for writing a derived scenario file."""
-    return s.model_dump(mode="json", by_alias=True, exclude_none=True)

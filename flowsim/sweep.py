@@ -25,6 +25,7 @@ from . import __version__, compare, results
 from .chunkstore import ChunkStore
 from .design import Design
 from .engine import StepEngine
+from .errors import InputError, Origin
 from .plan import counter_names, make_plan
 from .runner import BLOCK, quiet_worker, stopping
 from .scenario import Observation, Scenario
@@ -131,10 +132,10 @@ def _parameter_lines(job: Job, points: range, drawn: dict[str, np.ndarray]) -> I
     columns = [v.tolist() for v in drawn.values()]
     reps = job.replicates
     for j, p in enumerate(points):
-        head = ",".join([str(p), "{}", *(repr(float(v)) for v in job.design.points[p])])
+        swept = [repr(float(v)) for v in job.design.points[p]]
         for r in range(reps):
             lane = j * reps + r
-            yield ",".join([head.replace("{}", str(r), 1), *(repr(c[lane]) for c in columns)])
+            yield ",".join([str(p), str(r), *swept, *(repr(c[lane]) for c in columns)])
 
 
 @dataclass
@@ -153,6 +154,7 @@ class Outcome:
 def execute(job: Job, store: ChunkStore, *, workers: int = 1, scheduler: str | None = None,
             resume: bool = False, advance: Callable[[int], None] = lambda n: None) -> Outcome:
     """Run every chunk not already in the store; record failures and go on."""
+    client = connect(scheduler) if scheduler else None  # before touching the store: a bad address changes nothing
     store.prepare(resume)
     plan = job.chunks()
     outcome = Outcome()
@@ -173,7 +175,7 @@ def execute(job: Job, store: ChunkStore, *, workers: int = 1, scheduler: str | N
         advance(len(plan[i]))
 
     try:
-        for i, result, error in _dispatch(job, todo, workers, scheduler):
+        for i, result, error in _dispatch(job, todo, workers, client):
             record(i, result, error)
     except KeyboardInterrupt:
         raise Interrupted(f"{len(store.done())} finished chunks kept in {store.dir}; "
@@ -192,9 +194,9 @@ class Interrupted(KeyboardInterrupt):
 Result = tuple[int, dict[str, np.ndarray] | None, str | None]
 
 
-def _dispatch(job: Job, todo: list[int], workers: int, scheduler: str | None) -> Iterator[Result]:
-    if scheduler:
-        yield from _dask(job, todo, scheduler)
+def _dispatch(job: Job, todo: list[int], workers: int, client: Any) -> Iterator[Result]:
+    if client is not None:
+        yield from _dask(job, todo, client)
     elif workers <= 1 or len(todo) <= 1:
         for i in todo:
             yield _guarded(job, i)
@@ -214,11 +216,22 @@ def _guarded(job: Job, i: int) -> Result:
         return i, None, traceback.format_exc()
 
 
-def _dask(job: Job, todo: list[int], address: str) -> Iterator[Result]:
-    from dask.distributed import Client
+def connect(address: str) -> Any:
+    """A Dask client for `address`, or an InputError saying why there is none."""
+    origin = Origin(f"--scheduler {address}")
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise InputError(origin, "scheduler", address, "needs Dask: pip install 'flowsim[distributed]'") from None
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(origin, "scheduler", address, f"cannot connect: {exc}") from None
+
+
+def _dask(job: Job, todo: list[int], client: Any) -> Iterator[Result]:
     from dask.distributed import as_completed as dask_completed
 
-    client = Client(address, timeout="10s")
     try:
         shared = client.scatter(job, broadcast=True)
         futures: dict[Any, int] = {client.submit(_guarded, shared, i, pure=False): i for i in todo}
@@ -256,9 +269,6 @@ def write(job: Job, outcome: Outcome, staged: results.Staged, meta: dict[str, An
     staged.bytes("parameters.csv", joined("parameters", ["point", "replicate", *job.design.names, *drawn]))
     if job.observations:
         staged.bytes("comparison.csv", joined("comparison", compare.COLUMNS))
-    else:
-        staged.remove("comparison.csv")
-    staged.remove("trajectories.csv")
     scored = []
     for i in order:
         chunk = outcome.chunks[i]
@@ -271,5 +281,6 @@ def write(job: Job, outcome: Outcome, staged: results.Staged, meta: dict[str, An
                 row += [str(int((chunk["verdicts"][j] == 0).sum())), f"{score:.4f}"]
             scored.append((score, row))
     staged.csv("points.csv", points_header(job), (row for _, row in scored))
+    staged.remove(*results.RUN_FILES)
     staged.json("run.json", meta)
     return scored

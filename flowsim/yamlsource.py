@@ -63,7 +63,7 @@ def read_text(path: Path, what: str = "file") -> str:
     if len(raw) > MAX_BYTES:
         raise InputError(Origin(name), "", len(raw), f"bytes: {what} larger than {MAX_BYTES} bytes")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark, as spreadsheets write, is not content
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
