@@ -62,6 +62,10 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
         note = scenario.overridden_by_events(text.partition("=")[0].strip())
         if note:
             notes.append(note)
+    if scenario.sweep is not None:  # a scenario file is wrong or not, whichever command reads it
+        built = design.build(design.axes_from_scenario(scenario, located), scenario.sweep.method,
+                             scenario.sweep.samples, scenario.seed)
+        design.check(built, scenario, located)
     return Loaded(path, scenario, obs, notes, located)
 
 

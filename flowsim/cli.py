@@ -400,8 +400,6 @@ def validate(scenarios: Scenarios, sets: Sets = None) -> None:
     for path in scenarios:
         try:
             item = batch.load(path, opts)
-            if item.scenario.sweep is not None:  # the sweep section is checked as `flowsim sweep` would
-                batch.plan_sweep(item, opts, batch.SweepRequest([]))
         except InputError as exc:
             err.print(f"error: {exc.message}", markup=False, highlight=False)
             failed = True

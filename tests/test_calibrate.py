@@ -106,3 +106,8 @@ def test_sensitivity_rejects_listed_values(cli, tmp_path: Path) -> None:  # type
     result = cli("sensitivity", synthetic(tmp_path), "--param", "flows.r.rate=1:2", "--output", "zz",
                  "--out", tmp_path / "o")
     assert result.exit_code == 2 and "unknown region" in result.stderr
+
+
+def test_calibrate_wants_ranges_for_priors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("calibrate", synthetic(tmp_path), "--param", "flows.r.rate=5:50:4", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "a prior is a range" in result.stderr

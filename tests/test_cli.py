@@ -157,3 +157,40 @@ def test_schema_is_json(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("schema")
     schema = json.loads(result.stdout)
     assert "flows" in schema["properties"] and "regions" in schema["required"]
+
+
+def test_shock_draws_are_listed_in_parameters(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shock = {"region": "a", "remove": {"uniform": [0.1, 0.9]}}
+    data = scenario_dict(30, events=[{"date": "2015-01-10", "shock": shock}])
+    assert cli("run", write(tmp_path, data), "--out", tmp_path, "-n", "10").exit_code == 0
+    params = read_csv(tmp_path / "test/parameters.csv")
+    assert all(0.1 <= float(r["events[0].shock.remove"]) <= 0.9 for r in params)
+
+
+def test_two_scenarios_with_one_name_exit_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = write(tmp_path, scenario_dict(), "a.yaml")
+    b = write(tmp_path, scenario_dict(), "b.yaml")
+    result = cli("run", a, b, "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "both would write to" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_that_is_a_file_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "taken").write_text("x")
+    result = cli("run", write(tmp_path, scenario_dict()), "--out", tmp_path / "taken", "-n", "2")
+    assert result.exit_code == 2 and "cannot create the results folder" in result.stderr
+
+
+def test_a_run_removes_files_an_earlier_sweep_left(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = small(tmp_path)
+    assert cli("sweep", path, "--param", "flows.d.rate=0.01,0.02", "--out", tmp_path, "-n", "5").exit_code == 0
+    assert (tmp_path / "test/points.csv").exists()
+    assert cli("run", path, "--out", tmp_path, "-n", "5").exit_code == 0
+    assert not (tmp_path / "test/points.csv").exists()
+
+
+def test_set_on_a_value_that_events_change_gives_a_note(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("run", ROOT / "scenarios/diversion.yaml", "--set", "flows.divert.fraction=0.4", "-n", "10",
+                 "--out", tmp_path)
+    assert result.exit_code == 0
+    assert "flows.divert.fraction is also changed by events on 2015-07-01, 2015-10-01" in result.stderr

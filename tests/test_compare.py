@@ -139,3 +139,11 @@ def test_plot_is_a_real_png(cli, tmp_path: Path) -> None:  # type: ignore[no-unt
 def test_plot_of_missing_folder_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("plot", tmp_path / "nothing")
     assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_plot_of_a_malformed_folder_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "summary.csv").write_text("scenario,point\nx,0\n")
+    result = cli("plot", folder)
+    assert result.exit_code == 2 and "cannot plot" in result.stderr

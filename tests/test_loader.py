@@ -142,3 +142,16 @@ def test_distribution_means(dist: Distribution) -> None:
     if dist.kind == "normal":  # truncated at 0: compare with scipy's truncnorm
         ref = stats.truncnorm(-0.5, np.inf, loc=1, scale=2)
         assert abs((x.mean() - ref.mean()) / (ref.std() / np.sqrt(x.size))) < 4
+
+
+def test_observation_csv_with_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "obs.csv"
+    path.write_bytes(b"\xef\xbb\xbfdate,region,low,high\n2015-06-01,a,1,2\n")
+    assert load_observations(path)[0].high == 2
+
+
+def test_observation_csv_with_a_column_twice(tmp_path: Path) -> None:
+    path = tmp_path / "obs.csv"
+    path.write_text("date,region,low,low\n2015-06-01,a,1,2\n")
+    with pytest.raises(InputError, match="1:17: header: value 'low': column appears twice"):
+        load_observations(path)

@@ -210,3 +210,9 @@ def test_shipped_diversion_sweep_section(cli, tmp_path: Path) -> None:  # type: 
                  "-n", "50", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     assert "Best points by score" in result.stdout
+
+
+def test_sweeping_a_value_and_its_argument_together_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("sweep", small(tmp_path), "--param", "flows.r.rate=1,2", "--param", "flows.r.rate.uniform.1=20,30",
+                 "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "overrides its arguments" in result.stderr
