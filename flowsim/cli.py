@@ -5,14 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -28,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import batch, results, sweep
+from . import batch, results, sweep, tables
 from . import calibrate as calibration
 from . import sensitivity as sens
 from .compare import SOFTNESS, TOLERANCE, Settings
@@ -36,8 +34,7 @@ from .design import METHODS
 from .errors import NO_VALUE, InputError, Origin
 from .launch import INTERRUPTED
 from .plot import plot_folder, result_folders
-from .runner import Simulation
-from .scenario import Observation, Scenario
+from .scenario import Scenario
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
@@ -115,7 +112,7 @@ def run(
     loaded = batch.load_all(scenarios, opts)  # every file is checked before any runs
     for item in loaded:
         done = _run(item, opts, plot)
-        out.print(summary_table(done.sim))
+        out.print(tables.summary_table(done.sim))
         if done.score:
             out.print(f"{done.score.consistent} of {done.score.observations} reported figures consistent; "
                       f"score {done.score.log_likelihood:.2f} (details: flowsim compare, comparison.csv)",
@@ -152,11 +149,11 @@ def compare(
     for item in loaded:
         done = _run(item, opts, plot)
         finished.append(done)
-        out.print(comparison_table(done))
+        out.print(tables.comparison_table(done))
         out.print(f"wrote {done.folder}/comparison.csv", highlight=False)
     if len(finished) > 1:
-        out.print(side_by_side(finished))
-        out.print(ranking(finished))
+        out.print(tables.side_by_side(finished))
+        out.print(tables.ranking(finished))
 
 
 @app.command("sweep")
@@ -194,7 +191,7 @@ def sweep_command(
         _check_scheduler(scheduler)
     with _points_progress(item, "sweep", job.n_points) as advance:
         done = batch.run_sweep(item, opts, req, job, advance)
-    out.print(best_points(done, top))
+    out.print(tables.best_points(done, top))
     out.print(f"wrote {done.folder}/ ({job.n_points} points x {job.replicates} replicates"
               f"{f', {done.outcome.reused} chunks reused' if done.outcome.reused else ''})", highlight=False)
     _failures(job, done.failed, done.errors)
@@ -239,8 +236,8 @@ def calibrate(
     for col in ("parameter", "prior", "median", "90% interval"):
         table.add_column(col, justify="left" if col == "parameter" else "right")
     for path, lo, hi, med, p05, p95 in post.summary():
-        table.add_row(path, f"{_short(str(lo))} – {_short(str(hi))}", _short(str(med)),
-                      f"{_short(str(p05))} – {_short(str(p95))}")
+        table.add_row(path, f"{tables.short(str(lo))} – {tables.short(str(hi))}", tables.short(str(med)),
+                      f"{tables.short(str(p05))} – {tables.short(str(p95))}")
     out.print(table)
     if len(post.accepted) < 20:
         err.print(f"note: only {len(post.accepted)} draws accepted; use more --draws or a larger --accept "
@@ -345,29 +342,6 @@ class RateColumn(ProgressColumn):
         return Text(f"{task.speed or 0:,.1f} points/s")
 
 
-def best_points(done: batch.SweepDone, top: int) -> Table:
-    job = done.job
-    header = sweep.points_header(job)
-    scored = sorted(done.scored, key=lambda sr: -sr[0]) if job.observations else done.scored
-    title = "Best points by score" if job.observations else "First points"
-    table = Table(title=f"{job.scenario.name}: {title}")
-    keep = [i for i, h in enumerate(header) if h == "point" or h in job.design.names
-            or h.endswith("_p50") or h in ("consistent", "score")]
-    for i in keep:
-        table.add_column(header[i], justify="right")
-    for _, row in scored[:top]:
-        table.add_row(*(_short(row[i]) for i in keep))
-    return table
-
-
-def _short(cell: str) -> str:
-    try:
-        x = float(cell)
-    except ValueError:
-        return cell
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
-
-
 @app.command()
 @user_errors
 def plot(results_dir: Annotated[Path, typer.Argument(help="A results/<name> folder, or results/.")]) -> None:
@@ -423,77 +397,6 @@ def _progress() -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err, transient=True,
     )
-
-
-def summary_table(sim: Simulation) -> Table:
-    s = sim.scenario
-    pops = sim.populations[-1].astype(float)
-    table = Table(title=f"{s.name}: {sim.replicates} replicates, {s.end.isoformat()}")
-    table.add_column("region")
-    table.add_column("mean", justify="right")
-    table.add_column("median", justify="right")
-    table.add_column("90% interval", justify="right")
-    for r, region in enumerate(s.regions):
-        lo, med, hi = np.percentile(pops[r], [5, 50, 95])
-        table.add_row(region, f"{pops[r].mean():,.0f}", f"{med:,.0f}", f"{lo:,.0f} – {hi:,.0f}")
-    return table
-
-
-def comparison_table(done: batch.Outcome) -> Table:
-    s = done.sim.scenario
-    table = Table(title=f"{s.name}: simulated (5–95%) vs reported")
-    for name in ("date", "region", "reported", "simulated", "in range", "verdict"):
-        table.add_column(name, justify="left" if name in ("date", "region", "verdict") else "right", no_wrap=True)
-    for r in done.comparison:
-        table.add_row(r.obs.date.isoformat(), r.obs.region, reported_text(r.obs),
-                      f"{r.p05:,.0f}–{r.p95:,.0f}", f"{r.p_in_range:.0%}", r.verdict)
-    if done.score:
-        table.caption = (f"{done.score.consistent} of {done.score.observations} consistent; "
-                         f"score (log-likelihood) {done.score.log_likelihood:.2f}")
-    return table
-
-
-def reported_text(obs: Observation) -> str:
-    if obs.low is None and obs.high is None:
-        return f"≈{obs.value:,.0f}"
-    if obs.low is None:
-        return f"≤{obs.high:,.0f}"
-    if obs.high is None:
-        return f"≥{obs.low:,.0f}"
-    return f"{obs.low:,.0f}–{obs.high:,.0f}"
-
-
-def side_by_side(finished: list[batch.Outcome]) -> Table:
-    table = Table(title="Median on the reported dates, by scenario")
-    table.add_column("date", no_wrap=True)
-    table.add_column("region", no_wrap=True)
-    table.add_column("reported", justify="right", no_wrap=True)
-    for done in finished:
-        table.add_column(done.sim.scenario.name, justify="right", no_wrap=True)
-    keys: dict[tuple[str, str, str], list[str]] = {}
-    for i, done in enumerate(finished):
-        for r in done.comparison:
-            key = (r.obs.date.isoformat(), r.obs.region, reported_text(r.obs))
-            cells = keys.setdefault(key, [""] * len(finished))
-            mark = "" if r.verdict == "consistent" else (" ↑" if r.verdict == "too high" else " ↓")
-            cells[i] = f"{r.p50:,.0f}{mark}"
-    for key in sorted(keys):
-        table.add_row(*key, *keys[key])
-    table.caption = "↑ too high, ↓ too low (90% interval outside the reported range)"
-    return table
-
-
-def ranking(finished: list[batch.Outcome]) -> Table:
-    table = Table(title="Scenarios ranked by agreement with the reported figures")
-    for name in ("rank", "scenario", "consistent", "score"):
-        table.add_column(name, justify="left" if name == "scenario" else "right")
-    scored = sorted(finished, key=lambda d: -(d.score.log_likelihood if d.score else -math.inf))
-    for i, done in enumerate(scored, start=1):
-        sc = done.score
-        assert sc is not None
-        table.add_row(str(i), done.sim.scenario.name, f"{sc.consistent}/{sc.observations}",
-                      f"{sc.log_likelihood:.2f}")
-    return table
 
 
 def main() -> None:

@@ -1,0 +1,106 @@
+"""Tables the command line prints: results, comparisons, rankings, sweep points."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.table import Table
+
+from . import batch, sweep
+from .runner import Simulation
+from .scenario import Observation
+
+
+def summary_table(sim: Simulation) -> Table:
+    s = sim.scenario
+    pops = sim.populations[-1].astype(float)
+    table = Table(title=f"{s.name}: {sim.replicates} replicates, {s.end.isoformat()}")
+    table.add_column("region")
+    table.add_column("mean", justify="right")
+    table.add_column("median", justify="right")
+    table.add_column("90% interval", justify="right")
+    for r, region in enumerate(s.regions):
+        lo, med, hi = np.percentile(pops[r], [5, 50, 95])
+        table.add_row(region, f"{pops[r].mean():,.0f}", f"{med:,.0f}", f"{lo:,.0f} – {hi:,.0f}")
+    return table
+
+
+def comparison_table(done: batch.Outcome) -> Table:
+    s = done.sim.scenario
+    table = Table(title=f"{s.name}: simulated (5–95%) vs reported")
+    for name in ("date", "region", "reported", "simulated", "in range", "verdict"):
+        table.add_column(name, justify="left" if name in ("date", "region", "verdict") else "right", no_wrap=True)
+    for r in done.comparison:
+        table.add_row(r.obs.date.isoformat(), r.obs.region, reported_text(r.obs),
+                      f"{r.p05:,.0f}–{r.p95:,.0f}", f"{r.p_in_range:.0%}", r.verdict)
+    if done.score:
+        table.caption = (f"{done.score.consistent} of {done.score.observations} consistent; "
+                         f"score (log-likelihood) {done.score.log_likelihood:.2f}")
+    return table
+
+
+def reported_text(obs: Observation) -> str:
+    if obs.low is None and obs.high is None:
+        return f"≈{obs.value:,.0f}"
+    if obs.low is None:
+        return f"≤{obs.high:,.0f}"
+    if obs.high is None:
+        return f"≥{obs.low:,.0f}"
+    return f"{obs.low:,.0f}–{obs.high:,.0f}"
+
+
+def side_by_side(finished: list[batch.Outcome]) -> Table:
+    table = Table(title="Median on the reported dates, by scenario")
+    table.add_column("date", no_wrap=True)
+    table.add_column("region", no_wrap=True)
+    table.add_column("reported", justify="right", no_wrap=True)
+    for done in finished:
+        table.add_column(done.sim.scenario.name, justify="right", no_wrap=True)
+    keys: dict[tuple[str, str, str], list[str]] = {}
+    for i, done in enumerate(finished):
+        for r in done.comparison:
+            key = (r.obs.date.isoformat(), r.obs.region, reported_text(r.obs))
+            cells = keys.setdefault(key, [""] * len(finished))
+            mark = "" if r.verdict == "consistent" else (" ↑" if r.verdict == "too high" else " ↓")
+            cells[i] = f"{r.p50:,.0f}{mark}"
+    for key in sorted(keys):
+        table.add_row(*key, *keys[key])
+    table.caption = "↑ too high, ↓ too low (90% interval outside the reported range)"
+    return table
+
+
+def ranking(finished: list[batch.Outcome]) -> Table:
+    table = Table(title="Scenarios ranked by agreement with the reported figures")
+    for name in ("rank", "scenario", "consistent", "score"):
+        table.add_column(name, justify="left" if name == "scenario" else "right")
+    scored = sorted(finished, key=lambda d: -(d.score.log_likelihood if d.score else -math.inf))
+    for i, done in enumerate(scored, start=1):
+        sc = done.score
+        assert sc is not None
+        table.add_row(str(i), done.sim.scenario.name, f"{sc.consistent}/{sc.observations}",
+                      f"{sc.log_likelihood:.2f}")
+    return table
+
+
+def best_points(done: batch.SweepDone, top: int) -> Table:
+    job = done.job
+    header = sweep.points_header(job)
+    scored = sorted(done.scored, key=lambda sr: -sr[0]) if job.observations else done.scored
+    title = "Best points by score" if job.observations else "First points"
+    table = Table(title=f"{job.scenario.name}: {title}")
+    keep = [i for i, h in enumerate(header) if h == "point" or h in job.design.names
+            or h.endswith("_p50") or h in ("consistent", "score")]
+    for i in keep:
+        table.add_column(header[i], justify="right")
+    for _, row in scored[:top]:
+        table.add_row(*(short(row[i]) for i in keep))
+    return table
+
+
+def short(cell: str) -> str:
+    try:
+        x = float(cell)
+    except ValueError:
+        return cell
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
