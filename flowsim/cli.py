@@ -71,7 +71,8 @@ Seed = Annotated[int | None, typer.Option("--seed", min=0, help="Random seed (de
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Override a parameter: PATH=VALUE.")]
 Out = Annotated[Path, typer.Option("--out", help="Results folder; files go to OUT/<name>/.")]
 Workers = Annotated[
-    int | None, typer.Option("--workers", "-j", min=1, help="Processes for blocks of replicates [default: CPUs].")
+    int | None,
+    typer.Option("--workers", "-j", min=1, help="Processes for blocks of replicates (default: one per CPU)."),
 ]
 Engine = Annotated[str, typer.Option(
     "--engine", help="step (fast, exact daily steps), event (exact, event by event, slow), meanfield (mean path).")]
@@ -253,7 +254,7 @@ def sensitivity_command(
     params: Annotated[list[str] | None, typer.Option("--param", help="PATH=lo:hi.")] = None,
     samples: Annotated[int, typer.Option("--samples", min=2, help="Saltelli base samples N (N(D+2) runs).")] = 256,
     outputs: Annotated[list[str] | None, typer.Option(
-        "--output", help="REGION@YYYY-MM-DD, or REGION for every recorded date [default: each region at the end].")
+        "--output", help="REGION@YYYY-MM-DD, or REGION for every recorded date (default: each region at the end).")
     ] = None,
     replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Replicates per sample.")] = 20,
     seed: Seed = None,
