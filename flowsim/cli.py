@@ -74,6 +74,8 @@ Workers = Annotated[
     int | None,
     typer.Option("--workers", "-j", min=1, help="Processes for blocks of replicates (default: one per CPU)."),
 ]
+Scheduler = Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Reuse the finished chunks of the same job.")]
 Engine = Annotated[str, typer.Option(
     "--engine", help="step (fast, exact daily steps), event (exact, event by event, slow), meanfield (mean path).")]
 
@@ -165,8 +167,8 @@ def sweep_command(
         "--param", help="PATH=lo:hi:n (grid values), PATH=v1,v2 (listed) or PATH=lo:hi (range).")] = None,
     method: Annotated[str | None, typer.Option("--method", help="grid | random | lhs | sobol.")] = None,
     samples: Annotated[int | None, typer.Option("--samples", min=1, help="Points for random/lhs/sobol.")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Reuse the finished chunks of this sweep.")] = False,
+    scheduler: Scheduler = None,
+    resume: Resume = False,
     top: Annotated[int, typer.Option("--top", min=0, help="Best points to print.")] = 10,
     observations: ObsFile = None,
     tolerance: Tolerance = TOLERANCE,
@@ -213,8 +215,8 @@ def calibrate(
     sets: Sets = None,
     out_dir: Out = Path("results"),
     workers: Workers = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Reuse finished chunks of draws.")] = False,
+    scheduler: Scheduler = None,
+    resume: Resume = False,
 ) -> None:
     """Approximate Bayesian computation (rejection) against the reported figures."""
     opts = _options(None, seed, sets, out_dir, workers, "step")
@@ -261,8 +263,8 @@ def sensitivity_command(
     sets: Sets = None,
     out_dir: Out = Path("results"),
     workers: Workers = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Reuse finished chunks.")] = False,
+    scheduler: Scheduler = None,
+    resume: Resume = False,
 ) -> None:
     """Sobol first-order and total indices (SALib) of chosen outputs; writes sensitivity.csv and a plot."""
     opts = _options(None, seed, sets, out_dir, workers, "step")
