@@ -16,9 +16,6 @@ import numpy as np
 
 from .results import make_folder
 
-ARRAYS = ("comparison", "verdicts", "final", "drawn_names", "text_summary", "text_flows",
-          "text_parameters", "text_comparison")
-
 
 class ChunkStore:
     def __init__(self, folder: Path, fingerprint: str, kind: str = "sweep") -> None:

@@ -139,12 +139,6 @@ def _parameter_lines(job: Job, points: range, drawn: dict[str, np.ndarray]) -> I
 
 
 @dataclass
-class Progress:
-    total: int
-    advance: Callable[[int], None] = lambda n: None
-
-
-@dataclass
 class Outcome:
     chunks: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)
