@@ -6,10 +6,10 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import __version__, compare, design, limits, results, sensitivity, sweep
+from . import __version__, calibrate, compare, design, limits, paired, results, sensitivity, sweep
 from .chunkstore import ChunkStore
 from .errors import NO_VALUE, InputError, Origin
 from .observations import scenario_observations
@@ -92,6 +92,19 @@ def load_all(paths: list[Path], opts: RunOptions, observations: Path | None = No
     return loaded
 
 
+def load_paired(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
+    """Load A (the first) and each B with A's seed, for common random numbers (see paired.py)."""
+    loaded = load_all(paths, opts, observations)
+    if len(loaded) < 2:
+        raise InputError(Origin("command line --paired"), "paired", NO_VALUE,
+                         "needs two or more scenarios: the reference A, then each B to difference with it")
+    ref = loaded[0]
+    same_seed = replace(opts, seed=ref.scenario.seed)
+    for item in loaded[1:]:
+        paired.check(ref.path, ref.scenario, item.path, item.scenario)
+    return [ref, *(load(item.path, same_seed, observations) for item in loaded[1:])]
+
+
 def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Outcome:
     """Simulate one loaded scenario and write its result folder atomically."""
     s = item.scenario
@@ -107,8 +120,8 @@ def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None =
         engine=opts.engine,
     )
     wall = time.perf_counter() - t0
-    rows = compare.compare(sim, item.observations, opts.comparison)
-    score = compare.score(rows) if rows else None
+    rows, group_scores = compare.compare(sim, item.observations, opts.comparison)
+    score = compare.score(rows, group_scores) if rows else None
     folder = item.folder(opts.out)
     with results.Staged(folder) as out:
         out.lines("summary.csv", results.SUMMARY, results.summary_rows(sim))
@@ -119,7 +132,7 @@ def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None =
             out.lines("trajectories.csv", results.TRAJECTORIES, results.trajectory_rows(sim))
         if rows:
             out.csv("comparison.csv", compare.COLUMNS, compare.csv_rows(sim, rows))
-        out.remove(*results.RUN_FILES)
+        out.remove(*results.RUN_FILES, paired.FILE)  # a paired compare writes differences.csv afterwards
         out.json("run.json", metadata(item, opts, wall, score))
         out.commit()
     return Outcome(sim, folder, rows, score)
@@ -146,10 +159,10 @@ def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score |
         "observations": [o.model_dump(mode="json") for o in item.observations],
         "comparison": None if score is None else {
             "observations": score.observations,
+            "groups": score.groups,
             "consistent": score.consistent,
-            "log_likelihood": round(score.log_likelihood, 6),
+            "log_score": round(score.log_score, 6),
             "tolerance": opts.comparison.tolerance,
-            "softness": opts.comparison.softness,
         },
     }
 
@@ -240,7 +253,13 @@ def execute_job(item: Loaded, opts: RunOptions, job: sweep.Job, kind: str, sched
     return outcome, errors, time.perf_counter() - t0
 
 
-def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], draws: int, replicates: int) -> sweep.Job:
+def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicates: int,
+                     only_known: bool = False) -> sweep.Job:
+    """The base job of a calibration: its design is the prior box (uniform priors from PATH=lo:hi).
+
+    With `only_known`, parameters the scenario does not have are left out (model
+    comparison calibrates each scenario's own parameters).
+    """
     s = item.scenario
     if not item.observations:
         raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
@@ -251,11 +270,17 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], draws: i
     for a in axes:
         if a.values is not None:
             raise InputError(a.origin, a.path, NO_VALUE, "a prior is a range: write PATH=lo:hi")
-    built = design.build(axes, "random", draws, s.seed)
+    if only_known:
+        axes = [a for a in axes if design.split_path(s, a.path)[0]]
+        if not axes:
+            raise InputError(Origin(str(item.path)), "param", ", ".join(params),
+                             "none of these parameters is in this scenario")
+    built = calibrate.prior_design(axes)
     design.check(built, s, item.located)
     _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in item.observations])
-    job = sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores")
+    job = sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores",
+                    chunk_lanes=calibrate.CHUNK_LANES)
     _guard(job, item)
     return job
 

@@ -1,12 +1,18 @@
-"""Calibration to reported figures by approximate Bayesian computation (rejection).
+"""Calibration: the posterior of chosen parameters given the reported figures, and model comparison.
 
-Why our own vectorised rejection rather than pyabc: the expensive part is
-simulating draws, and the sweep machinery already runs many parameter sets as
-numpy lanes in chunks, in parallel, resumably and deterministically; pyabc
-would run one simulation per call. The distance of a draw is minus the
-comparison score (the soft-interval log-likelihood of `compare.py`): 0 when every
-replicate is inside every reported range, so ranges are treated as ranges.
-The draws with the smallest distances (a share `accept`) form the posterior.
+The sampler is `smc.py` (pseudo-marginal SMC with adaptive tempering); this
+module feeds it flowsim simulations and turns its particles into files.
+Each SMC round is one lanes job on the sweep machinery (chunks of parameter
+sets x replicates, in a pool or on Dask, kept on disk for `--resume`), seeded
+from the scenario seed and the round number only, so results are identical
+whatever the number of workers.
+
+Why not pyabc or ELFI: both call the simulator once per parameter set (or wrap
+a batch in their own scheduler and database), while flowsim's cost is
+simulation and it simulates thousands of sets at once as numpy lanes in
+deterministic, resumable chunks; and both are built around ABC distances,
+whereas flowsim has an explicit likelihood (`obsmodel.py`) whose unbiased
+estimate gives an exact posterior without a tolerance.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import datetime as dt
 import io
 import math
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,116 +31,194 @@ import numpy as np
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from . import design, paths, results, sweep
+from . import design, paths, results, smc, sweep
+from .chunkstore import ChunkStore
 from .distributions import Distribution
-from .errors import InputError, Origin
 from .scenario import Scenario
 
-MAX_CHOICES = 200
+ROUND_STREAM = 7_000_004
+CHUNK_LANES = 1024
+"""Lanes per chunk of a calibration round: small enough that a round of 1,000 particles is several chunks."""
+ISLANDS = 4
+MIN_ESS = 200
+POSTERIOR_FILE = "posterior.csv"
 
 
 @dataclass
-class Posterior:
-    design: design.Design
-    distance: np.ndarray  # (draws,) inf where the draw failed
-    accepted: np.ndarray  # indices of accepted draws, best first
+class Calibration:
+    """Particles of the posterior with their weights, and the evidence of the scenario."""
+
+    design: design.Design  # the prior box (its points are the box's corners)
+    result: smc.Result
 
     @property
     def names(self) -> list[str]:
         return self.design.names
 
-    def values(self) -> np.ndarray:
-        return self.design.points[self.accepted]
-
     def summary(self) -> list[tuple[str, float, float, float, float, float]]:
-        """(path, prior low, prior high, median, 5%, 95%) for each parameter."""
+        """(path, prior low, prior high, median, 5%, 95%) for each parameter, from the weighted particles."""
+        w = self.result.weights
         out = []
-        vals = self.values()
         for i, axis in enumerate(self.design.axes):
             lo, hi = axis.bounds
-            p05, p50, p95 = np.percentile(vals[:, i], [5, 50, 95])
-            out.append((axis.path, lo, hi, float(p50), float(p05), float(p95)))
+            p05, p50, p95 = weighted_quantiles(self.result.points[:, i], w, [0.05, 0.5, 0.95])
+            out.append((axis.path, lo, hi, p50, p05, p95))
         return out
 
 
-def posterior(job: sweep.Job, outcome: sweep.Outcome, accept: float) -> Posterior:
-    distance = np.full(job.n_points, np.inf)
-    plan = job.chunks()
-    for i, chunk in outcome.chunks.items():
-        distance[plan[i].start:plan[i].stop] = -chunk["loglik"].sum(axis=1)
-    ok = int(np.isfinite(distance).sum())
-    if ok == 0:
-        raise InputError(Origin(job.scenario.name), "draws", job.n_points,
-                         "every draw failed, so there is no posterior; see the chunk errors and --resume")
-    keep = max(1, math.ceil(accept * ok))
-    order = np.argsort(distance, kind="stable")[:keep]
-    return Posterior(job.design, distance, order)
+def weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: list[float]) -> list[float]:
+    """The smallest x whose weighted CDF reaches each q (the inverse CDF of the weighted sample)."""
+    order = np.argsort(x, kind="stable")
+    cum = np.cumsum(w[order])
+    cum /= cum[-1]
+    return [float(x[order][min(int(np.searchsorted(cum, q)), len(x) - 1)]) for q in qs]
 
 
-def posterior_lines(post: Posterior) -> list[str]:
-    head = ["rank", "draw", *post.names, "distance"]
-    lines = [",".join(head)]
-    for rank, d in enumerate(post.accepted):
-        values = ",".join(repr(float(v)) for v in post.design.points[d])
-        lines.append(f"{rank},{d},{values},{post.distance[d] + 0.0:.6f}")  # + 0.0: no "-0.000000"
-    return lines
+def prior_design(axes: list[design.Axis]) -> design.Design:
+    low = [a.bounds[0] for a in axes]
+    high = [a.bounds[1] for a in axes]
+    return design.Design("random", tuple(axes), np.array([low, high], dtype=float))
 
 
-def marginal(values: np.ndarray) -> dict[str, list[float]]:
-    """The accepted values of one parameter as a `choice` distribution (at most MAX_CHOICES quantiles)."""
-    if values.size > MAX_CHOICES:
-        values = np.quantile(values, (np.arange(MAX_CHOICES) + 0.5) / MAX_CHOICES)
-    return {"choice": [float(f"{v:.6g}") for v in np.sort(values)]}
+def round_seed(seed: int, rnd: int) -> int:
+    state = np.random.SeedSequence(seed, spawn_key=(ROUND_STREAM, rnd)).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(1))
 
 
-def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], post: Posterior, out_dir: Path,
+def chunk_root(folder: Path) -> Path:
+    return folder / "calibration-chunks"
+
+
+def run(base: sweep.Job, folder: Path, *, particles: int, draws: int, workers: int = 1,
+        scheduler: str | None = None, resume: bool = False, islands: int = ISLANDS,
+        advance: Callable[[int], None] = lambda n: None) -> Calibration:
+    """Calibrate the parameters of `base.design` (a prior box) with `draws` simulated parameter sets in all."""
+    if not resume:
+        shutil.rmtree(chunk_root(folder), ignore_errors=True)
+    low, high = base.design.points[0], base.design.points[1]
+
+    def simulate(points: np.ndarray, rnd: int) -> np.ndarray:
+        job = sweep.Job(base.scenario, design.Design("random", base.design.axes, points), base.replicates,
+                        round_seed(base.seed, rnd), base.days, base.observations, base.comparison,
+                        mode="scores", chunk_lanes=CHUNK_LANES)
+        store = ChunkStore(folder, job.fingerprint(), root=chunk_root(folder) / f"round-{rnd:04d}")
+        outcome = sweep.execute(job, store, workers=workers, scheduler=scheduler, resume=resume, advance=advance)
+        if outcome.failures:
+            errors = [str(store.error_path(i)) for i in sorted(outcome.failures)]
+            raise Failed(errors)
+        plan = job.chunks()
+        ll = np.empty(job.n_points)
+        for i, chunk in outcome.chunks.items():
+            ll[plan[i].start:plan[i].stop] = chunk["loglik"]
+        return ll
+
+    result = smc.run(low, high, particles, draws, min(islands, particles), base.seed, simulate)
+    return Calibration(base.design, result)
+
+
+class Failed(Exception):
+    """Some chunks of a calibration round raised; the posterior would be wrong without them."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+def finish(folder: Path) -> None:
+    """Drop the round chunks once the posterior is written (they only serve --resume)."""
+    shutil.rmtree(chunk_root(folder), ignore_errors=True)
+
+
+def posterior_rows(cal: Calibration) -> tuple[list[str], list[list[str]]]:
+    r = cal.result
+    header = ["sample", "island", *cal.names, "loglik", "weight"]
+    rows = [[str(i), str(int(k)), *(repr(float(v)) for v in point), f"{ll:.6f}", repr(float(w))]
+            for i, (k, point, ll, w) in enumerate(zip(r.island_of, r.points, r.loglik, r.weights, strict=True))]
+    return header, rows
+
+
+def model_probabilities(log_evidence: list[float], se: list[float]) -> list[tuple[float, float]]:
+    """Posterior probability of each model (equal prior odds) and its Monte Carlo error (delta method)."""
+    z = np.asarray(log_evidence, dtype=float)
+    s = np.asarray(se, dtype=float)
+    p = np.exp(z - np.max(z))
+    p /= p.sum()
+    out = []
+    for j in range(len(p)):
+        # dP_j/dlogZ_k = P_j (1[j=k] - P_k)
+        grad = -p[j] * p
+        grad[j] += p[j]
+        out.append((float(p[j]), float(math.sqrt(float(np.sum((grad * s) ** 2))))))
+    return out
+
+
+def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], cal: Calibration, out_dir: Path,
                     observations: Path | None = None) -> str:
-    """The scenario file with each calibrated number replaced by its posterior, comments kept."""
+    """The scenario file with the calibrated numbers drawn jointly from posterior.csv, comments kept."""
     yaml = YAML(typ="rt")
-    yaml.width = 100
+    yaml.width = 4096  # keep each flow on its line, as written
     yaml.indent(mapping=2, sequence=4, offset=2)
     doc = yaml.load(source.read_text(encoding="utf-8"))
     for text in overrides:
         key, _, raw = text.partition("=")
         paths.put(doc, key.strip(), YAML(typ="safe").load(raw))
-    vals = post.values()
-    for i, axis in enumerate(post.design.axes):
+    medians = []
+    for i, axis in enumerate(cal.design.axes):
         base, index = design.split_path(s, axis.path)
         if index is None:
-            flow = CommentedMap(marginal(vals[:, i]))
-            flow.fa.set_flow_style()
-            flow["choice"] = CommentedSeq(flow["choice"])
-            flow["choice"].fa.set_flow_style()
-            paths.put(doc, base, flow)
+            ref = CommentedMap({"file": POSTERIOR_FILE, "column": axis.path})
+            ref.fa.set_flow_style()
+            node = CommentedMap({"posterior": ref})
+            node.fa.set_flow_style()
+            paths.put(doc, base, node)
         else:
             dist = s.parameters()[base]
             assert isinstance(dist, Distribution)
             args = list(dist.args)
-            args[index] = float(f"{np.median(vals[:, i]):.6g}")
+            args[index] = float(f"{weighted_quantiles(cal.result.points[:, i], cal.result.weights, [0.5])[0]:.6g}")
             seq = CommentedSeq(args)
             seq.fa.set_flow_style()
             node = CommentedMap({dist.kind: seq})
             node.fa.set_flow_style()
             paths.put(doc, base, node)
+            medians.append(axis.path)
     doc["name"] = f"{s.name}-calibrated"
     doc["seed"] = s.seed
     if observations is not None:
         doc["observations"] = os.path.relpath(observations, out_dir)
     elif isinstance(s.observations, str):
         doc["observations"] = os.path.relpath(source.parent / s.observations, out_dir)
+    note = (f"\nDistribution arguments set to their posterior median (not drawn jointly): {', '.join(medians)}."
+            if medians else "")
     doc.yaml_set_start_comment(
-        f"Calibrated by flowsim on {dt.date.today().isoformat()} from {source.name}: "
-        f"{len(post.accepted)} of {len(post.distance)} draws accepted.\n"
-        "Calibrated numbers are `choice` distributions of their posterior quantiles (each drawn\n"
-        "independently per replicate: correlations between parameters are not kept); a calibrated\n"
-        "distribution argument is set to its posterior median. See posterior.csv for the joint draws.")
+        f"Calibrated by flowsim on {dt.date.today().isoformat()} from {source.name}: posterior of "
+        f"{len(cal.result.points)} SMC particles (ESS {cal.result.ess:.0f}).\n"
+        "Each replicate draws one row of posterior.csv (by its weight) and takes every calibrated\n"
+        f"number from that row, so the joint posterior (correlations included) is kept.{note}")
     buf = io.StringIO()
     yaml.dump(doc, buf)
     return buf.getvalue()
 
 
-def write(staged: results.Staged, source: Path, s: Scenario, overrides: list[str], post: Posterior,
+def write(staged: results.Staged, source: Path, s: Scenario, overrides: list[str], cal: Calibration,
           meta: dict[str, Any], observations: Path | None = None) -> None:
-    staged.text("posterior.csv", "\n".join(posterior_lines(post)) + "\n")
-    staged.text("calibrated.yaml", calibrated_yaml(source, s, overrides, post, staged.folder, observations))
+    header, rows = posterior_rows(cal)
+    staged.csv(POSTERIOR_FILE, header, rows)
+    staged.text("calibrated.yaml", calibrated_yaml(source, s, overrides, cal, staged.folder, observations))
     staged.json("calibration.json", meta)
+
+
+def metadata(cal: Calibration, particles: int, draws: int, replicates: int) -> dict[str, Any]:
+    r = cal.result
+    return {
+        "method": "pseudo-marginal SMC, adaptive tempering, random-walk moves",
+        "draws_budget": draws, "simulated": r.simulated, "particles": particles, "islands": len(r.islands),
+        "replicates_per_draw": replicates, "ess": round(r.ess, 1),
+        "log_evidence": round(r.log_evidence, 6), "log_evidence_se": round(r.log_evidence_se, 6),
+        "budget_ran_out": r.forced,
+        "priors": {a.path: list(a.bounds) for a in cal.design.axes},
+        "posterior": [{"parameter": p, "median": m, "p05": a, "p95": b}
+                      for p, _, _, m, a, b in cal.summary()],
+        "stages": [[{"beta": round(st.beta, 6), "ess": round(st.ess, 1), "acceptance": round(st.acceptance, 3),
+                     "moves": st.moves} for st in i.stages] for i in r.islands],
+    }

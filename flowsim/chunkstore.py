@@ -18,8 +18,8 @@ from .results import make_folder
 
 
 class ChunkStore:
-    def __init__(self, folder: Path, fingerprint: str, kind: str = "sweep") -> None:
-        self.root = folder / f"{kind}-chunks"
+    def __init__(self, folder: Path, fingerprint: str, kind: str = "sweep", root: Path | None = None) -> None:
+        self.root = root if root is not None else folder / f"{kind}-chunks"
         self.dir = self.root / fingerprint
 
     def prepare(self, resume: bool) -> None:

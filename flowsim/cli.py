@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -28,8 +29,9 @@ from rich.text import Text
 
 from . import batch, results, sweep, tables
 from . import calibrate as calibration
+from . import paired as pairing
 from . import sensitivity as sens
-from .compare import SOFTNESS, TOLERANCE, Settings
+from .compare import TOLERANCE, Settings
 from .design import METHODS
 from .errors import NO_VALUE, InputError, Origin
 from .launch import INTERRUPTED
@@ -93,8 +95,9 @@ ENGINES = ("step", "event", "meanfield")
 
 Plot = Annotated[bool, typer.Option("--plot", help="Also draw results/<name>/plot.png.")]
 ObsFile = Annotated[Path | None, typer.Option("--observations", help="Reported figures CSV to compare with.")]
-Tolerance = Annotated[float, typer.Option("--tolerance", min=0, max=1, help="Point values count within ±this share.")]
-Softness = Annotated[float, typer.Option("--softness", min=1e-6, help="Soft edge of a range in the score, as a share.")]
+Tolerance = Annotated[float, typer.Option(
+    "--tolerance", min=0.001, max=0.999,
+    help="90% half-width of a point value (and default for one-sided reports), as a share.")]
 
 
 @app.command()
@@ -118,7 +121,7 @@ def run(
         out.print(tables.summary_table(done.sim))
         if done.score:
             out.print(f"{done.score.consistent} of {done.score.observations} reported figures consistent; "
-                      f"score {done.score.log_likelihood:.2f} (details: flowsim compare, comparison.csv)",
+                      f"score {done.score.log_score:.2f} (details: flowsim compare, comparison.csv)",
                       highlight=False)
         out.print(f"wrote {done.folder}/", highlight=False)
 
@@ -129,7 +132,6 @@ def compare(
     scenarios: Scenarios,
     observations: ObsFile = None,
     tolerance: Tolerance = TOLERANCE,
-    softness: Softness = SOFTNESS,
     replicates: Replicates = None,
     seed: Seed = None,
     sets: Sets = None,
@@ -137,26 +139,40 @@ def compare(
     engine: Engine = "step",
     workers: Workers = None,
     plot: Plot = False,
+    paired: Annotated[bool, typer.Option(
+        "--paired", help="Also write results/<B>/differences.csv: B minus the first scenario A, replicate by "
+        "replicate; each B runs with A's seed (--seed if given, else A's) so both share random numbers.")] = False,
 ) -> None:
     """Run scenarios and compare them with reported figures; write comparison.csv; rank them."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine)
-    opts.comparison = Settings(tolerance, softness)
-    loaded = batch.load_all(scenarios, opts, observations)
+    opts.comparison = Settings(tolerance)
+    loaded = (batch.load_paired if paired else batch.load_all)(scenarios, opts, observations)
     for item in loaded:
-        if not item.observations:
+        if not item.observations and not paired:  # paired differences need no reported figures
             skipped = f" ({'; '.join(item.notes)})" if item.notes else ""
             raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
                              f"no reported figures in the run to compare with{skipped}; add `observations:` "
                              "or pass --observations FILE.csv")
+    if paired:
+        others = [item.scenario.name for item in loaded[1:]]
+        err.print(f"note: paired: {', '.join(others)} run{'s' if len(others) == 1 else ''} with "
+                  f"{loaded[0].scenario.name}'s seed {loaded[0].scenario.seed}", markup=False, highlight=False)
     finished = []
     for item in loaded:
         done = _run(item, opts, plot)
         finished.append(done)
-        out.print(tables.comparison_table(done))
-        out.print(f"wrote {done.folder}/comparison.csv", highlight=False)
-    if len(finished) > 1:
-        out.print(tables.side_by_side(finished))
-        out.print(tables.ranking(finished))
+        if done.comparison:
+            out.print(tables.comparison_table(done))
+            out.print(f"wrote {done.folder}/comparison.csv", highlight=False)
+        if paired and len(finished) > 1:
+            diff = pairing.differences(finished[0].sim, done.sim)
+            written = pairing.write(done.folder, diff)
+            out.print(pairing.table(diff))
+            out.print(f"wrote {written}", highlight=False)
+    scored = [done for done in finished if done.score]
+    if len(scored) > 1:
+        out.print(tables.side_by_side(scored))
+        out.print(tables.ranking(scored))
 
 
 @app.command("sweep")
@@ -172,7 +188,6 @@ def sweep_command(
     top: Annotated[int, typer.Option("--top", min=0, help="Best points to print.")] = 10,
     observations: ObsFile = None,
     tolerance: Tolerance = TOLERANCE,
-    softness: Softness = SOFTNESS,
     replicates: Replicates = None,
     seed: Seed = None,
     sets: Sets = None,
@@ -186,7 +201,7 @@ def sweep_command(
     if engine != "step":
         raise InputError(Origin("command line --engine"), "engine", engine, "sweeps run on the step engine only")
     opts = _options(replicates, seed, sets, out_dir, workers, engine)
-    opts.comparison = Settings(tolerance, softness)
+    opts.comparison = Settings(tolerance)
     item = batch.load(scenario, opts, observations)
     req = batch.SweepRequest(list(params or []), method, samples, scheduler, resume)
     job = batch.plan_sweep(item, opts, req)
@@ -203,14 +218,15 @@ def sweep_command(
 @app.command()
 @user_errors
 def calibrate(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with observations.", show_default=False)],
+    scenarios: Annotated[list[Path], typer.Argument(
+        help="Scenario YAML files with observations; several: also compare them as models.", show_default=False)],
     params: Annotated[list[str] | None, typer.Option("--param", help="PATH=lo:hi: a uniform prior.")] = None,
-    draws: Annotated[int, typer.Option("--draws", min=10, help="Parameter sets drawn from the priors.")] = 10_000,
-    accept: Annotated[float, typer.Option("--accept", min=1e-6, max=1.0, help="Share of draws kept.")] = 0.01,
-    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Replicates per draw.")] = 4,
+    draws: Annotated[int, typer.Option("--draws", min=100, help="Simulation budget: parameter sets in all.")] = 20_000,
+    particles: Annotated[int, typer.Option("--particles", min=8, help="SMC particles (posterior samples).")] = 1000,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1,
+                                            help="Replicates per parameter set (the likelihood estimate).")] = 4,
     observations: ObsFile = None,
     tolerance: Tolerance = TOLERANCE,
-    softness: Softness = SOFTNESS,
     seed: Seed = None,
     sets: Sets = None,
     out_dir: Out = Path("results"),
@@ -218,35 +234,88 @@ def calibrate(
     scheduler: Scheduler = None,
     resume: Resume = False,
 ) -> None:
-    """Approximate Bayesian computation (rejection) against the reported figures."""
+    """Posterior of the parameters given the reported figures (sequential Monte Carlo); model comparison."""
     opts = _options(None, seed, sets, out_dir, workers, "step")
-    opts.comparison = Settings(tolerance, softness)
-    item = batch.load(scenario, opts, observations)
-    job = batch.plan_calibration(item, opts, list(params or []), draws, replicates)
+    opts.comparison = Settings(tolerance)
+    if draws < 2 * particles:
+        raise InputError(Origin("command line --draws"), "draws", draws,
+                         f"must be at least twice --particles ({particles}): the first round alone simulates "
+                         "every particle")
+    loaded = batch.load_all(scenarios, opts, observations)
+    several = len(loaded) > 1
+    jobs = [batch.plan_calibration(item, opts, list(params or []), replicates, only_known=several)
+            for item in loaded]
+    if several:
+        used = {a.path for job in jobs for a in job.design.axes}
+        for text in params or []:
+            path = text.partition("=")[0].strip()
+            if path not in used:
+                raise InputError(Origin(f"--param {text}"), path, NO_VALUE, "is a parameter of none of the scenarios")
     if scheduler:
         _check_scheduler(scheduler)
-    outcome, errors, wall = _lanes(item, opts, job, "calibration", scheduler, resume)
-    post = calibration.posterior(job, outcome, accept)
+    evidence: list[tuple[str, float, float]] = []
+    for item, job in zip(loaded, jobs, strict=True):
+        evidence.append(_calibrate_one(item, opts, job, particles, draws, scheduler, resume))
+    if several:
+        _model_table(evidence, opts.out)
+
+
+def _calibrate_one(item: batch.Loaded, opts: batch.RunOptions, job: sweep.Job, particles: int, draws: int,
+                   scheduler: str | None, resume: bool) -> tuple[str, float, float]:
     folder = item.folder(opts.out)
+    with _points_progress(item, "calibration", draws) as advance:
+        try:
+            t0 = time.perf_counter()
+            cal = calibration.run(job, folder, particles=particles, draws=draws, workers=opts.workers,
+                                  scheduler=scheduler, resume=resume, advance=advance)
+            wall = time.perf_counter() - t0
+        except calibration.Failed as exc:
+            err.print(f"error: some simulations failed; their errors are in {', '.join(exc.errors[:3])}; "
+                      "rerun with --resume to retry them", markup=False, highlight=False)
+            raise typer.Exit(3) from None
+    r = cal.result
     meta = batch.metadata(item, opts, wall, None)
-    meta["calibration"] = {"draws": draws, "accepted": len(post.accepted), "replicates_per_draw": replicates,
-                           "priors": {a.path: list(a.bounds) for a in job.design.axes},
-                           "failed_draws": sweep.failed_points(job, outcome)}
+    meta["calibration"] = calibration.metadata(cal, particles, draws, job.replicates)
     with results.Staged(folder) as staged:
-        calibration.write(staged, item.path, item.scenario, opts.overrides, post, meta, observations)
+        calibration.write(staged, item.path, item.scenario, opts.overrides, cal, meta, None)
         staged.commit()
-    table = Table(title=f"{item.scenario.name}: posterior of {len(post.accepted)} accepted of {draws} draws")
+    calibration.finish(folder)
+    table = Table(title=f"{item.scenario.name}: posterior ({len(r.points)} particles, ESS {r.ess:,.0f}, "
+                        f"{r.simulated:,} simulated draws x {job.replicates} replicates)")
     for col in ("parameter", "prior", "median", "90% interval"):
         table.add_column(col, justify="left" if col == "parameter" else "right")
-    for path, lo, hi, med, p05, p95 in post.summary():
+    for path, lo, hi, med, p05, p95 in cal.summary():
         table.add_row(path, f"{tables.short(str(lo))} – {tables.short(str(hi))}", tables.short(str(med)),
                       f"{tables.short(str(p05))} – {tables.short(str(p95))}")
+    table.caption = f"log marginal likelihood {r.log_evidence:.2f} ± {r.log_evidence_se:.2f} (Monte Carlo se)"
     out.print(table)
-    if len(post.accepted) < 20:
-        err.print(f"note: only {len(post.accepted)} draws accepted; use more --draws or a larger --accept "
-                  "for a usable posterior", markup=False, highlight=False)
+    if r.ess < calibration.MIN_ESS:
+        err.print(f"warning: the effective sample size ({r.ess:.0f}) is below {calibration.MIN_ESS}; the "
+                  "intervals are rough: use more --particles and --draws", markup=False, highlight=False)
+    if r.forced:
+        err.print("warning: the --draws budget ran out before the sampler reached the posterior; the last step "
+                  "jumped there at once, so the posterior is poorly explored: use more --draws",
+                  markup=False, highlight=False)
     out.print(f"wrote {folder}/posterior.csv and {folder}/calibrated.yaml", highlight=False)
-    _failures(job, sweep.failed_points(job, outcome), errors)
+    return item.scenario.name, r.log_evidence, r.log_evidence_se
+
+
+def _model_table(evidence: list[tuple[str, float, float]], out_dir: Path) -> None:
+    probs = calibration.model_probabilities([e[1] for e in evidence], [e[2] for e in evidence])
+    table = Table(title="Models compared (equal prior odds)")
+    for col in ("scenario", "log marginal likelihood", "posterior probability"):
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    rows = []
+    for (name, logz, se), (p, pse) in zip(evidence, probs, strict=True):
+        table.add_row(name, f"{logz:.2f} ± {se:.2f}", f"{p:.3f} ± {pse:.3f}")
+        rows.append([name, f"{logz:.6f}", f"{se:.6f}", f"{p:.6f}", f"{pse:.6f}"])
+    table.caption = "± one Monte Carlo standard error, from the spread of independent SMC islands"
+    out.print(table)
+    with results.Staged(out_dir) as staged:
+        staged.csv("model-comparison.csv", ["scenario", "log_evidence", "log_evidence_se", "probability",
+                                            "probability_se"], rows)
+        staged.commit()
+    out.print(f"wrote {out_dir}/model-comparison.csv", highlight=False)
 
 
 @app.command("sensitivity")
@@ -258,7 +327,8 @@ def sensitivity_command(
     outputs: Annotated[list[str] | None, typer.Option(
         "--output", help="REGION@YYYY-MM-DD, or REGION for every recorded date (default: each region at the end).")
     ] = None,
-    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Replicates per sample.")] = 20,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help=(
+        "Replicates per sample, at least 2: their spread is the noise taken out of the indices."))] = 20,
     seed: Seed = None,
     sets: Sets = None,
     out_dir: Out = Path("results"),
@@ -266,10 +336,12 @@ def sensitivity_command(
     scheduler: Scheduler = None,
     resume: Resume = False,
 ) -> None:
-    """Sobol first-order and total indices (SALib) of chosen outputs; writes sensitivity.csv and a plot."""
+    """Sobol first-order and total indices (SALib estimators) of the expected value of chosen outputs, with
+    replicate noise removed; writes sensitivity.csv (with each output's noise floor) and a plot."""
     opts = _options(None, seed, sets, out_dir, workers, "step")
     item = batch.load(scenario, opts)
     job, outs = batch.plan_sensitivity(item, opts, list(params or []), samples, replicates, list(outputs or []))
+    sens.check_replicates(replicates)
     if scheduler:
         _check_scheduler(scheduler)
     outcome, errors, wall = _lanes(item, opts, job, "sensitivity", scheduler, resume)
@@ -287,14 +359,18 @@ def sensitivity_command(
         staged.json("sensitivity.json", meta)
         staged.commit()
     table = Table(title=f"{item.scenario.name}: Sobol indices ({job.n_points} runs x {replicates} replicates)")
-    for col in ("output", "date", "parameter", "S1", "ST"):
-        table.add_column(col, justify="right" if col in ("S1", "ST") else "left")
+    for col in ("output", "date", "parameter", "S1", "ST", "noise"):
+        table.add_column(col, justify="right" if col in ("S1", "ST", "noise") else "left")
     last_dates = {r[0]: r[2] for r in rows}
     for r in rows:
         if r[2] == last_dates[r[0]]:
             table.add_row(r[0], r[2], r[3], f"{float(r[4]):.2f} ± {float(r[5]):.2f}",
-                          f"{float(r[6]):.2f} ± {float(r[7]):.2f}")
+                          f"{float(r[6]):.2f} ± {float(r[7]):.2f}", f"{float(r[8]):.2f}")
     out.print(table)
+    out.print("noise: share of each output's variance that is replicate noise, taken out of S1 and ST",
+              highlight=False)
+    for note in sens.noise_notes(rows):
+        err.print(f"note: {note}", markup=False, highlight=False)
     out.print(f"wrote {folder}/sensitivity.csv and {folder}/sensitivity.png", highlight=False)
 
 

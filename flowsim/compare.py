@@ -1,16 +1,19 @@
 """Simulated populations against reported figures: rows of comparison.csv and a score.
 
-Rules (also in the README):
-- A reported range is [low, high]; a one-sided report leaves one end open; a
-  point value v stands for [v(1 - tolerance), v(1 + tolerance)].
+Everything here reads reports through the observation model (`obsmodel.py`):
 - `p_in_range` is the share of replicates whose population on that date is in
-  the reported range.
-- The verdict compares the simulated 90% interval [p05, p95] with the range:
-  `too high` if p05 > high, `too low` if p95 < low, else `consistent`.
-- The score is a log-likelihood: each report is a uniform interval with soft
-  edges (a half-normal fall-off of scale softness x the report's size outside
-  it); an observation's likelihood is the mean over replicates, and the score
-  sums the logs over observations. 0 is best (every replicate in every range).
+  the reported range (a point value v stands for v(1 +- tolerance)); it is
+  descriptive only.
+- `log_score` is the log predictive density of the report: the log of the mean
+  over replicates of the report's likelihood. The scenario's score sums the log
+  scores of observation groups (rows that repeat one estimate count once). It is
+  a proper scoring rule, so a wider fan chart cannot buy a better score.
+- `p_below` is the predictive probability that a simulated report (the count
+  with measurement noise) falls at or below the reported figure; `p_above` is
+  1 - p_below. The verdict is a test at a stated false-alarm rate: `too high`
+  when p_below < 0.05, `too low` when p_above < 0.05 (one-sided reports test
+  only their own side), so a scenario that is right is called wrong 5% of the
+  time on each side of a two-sided report.
 """
 
 from __future__ import annotations
@@ -20,38 +23,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import obsmodel
+from .obsmodel import Measurement
 from .results import fmt
 from .runner import Simulation
 from .scenario import Observation, Scenario
 
-COLUMNS = ["scenario", "point", "date", "region", "source", "obs_low", "obs_high", "obs_value",
-           "sim_p05", "sim_p50", "sim_p95", "p_in_range", "verdict"]
-TOLERANCE = 0.10
-SOFTNESS = 0.10
+COLUMNS = ["scenario", "point", "date", "region", "source", "group", "obs_low", "obs_high", "obs_value", "sigma",
+           "sim_p05", "sim_p50", "sim_p95", "p_in_range", "log_score", "p_below", "p_above", "verdict"]
+TOLERANCE = obsmodel.TOLERANCE
+ALARM = 0.05
+"""False-alarm rate of each side of the verdict's test, under the model."""
 
 
 @dataclass(frozen=True)
 class Settings:
     tolerance: float = TOLERANCE
-    softness: float = SOFTNESS
 
 
 @dataclass(frozen=True)
 class Row:
     obs: Observation
+    measurement: Measurement
     p05: float
     p50: float
     p95: float
     p_in_range: float
+    log_score: float
+    p_below: float
     verdict: str
-    log_likelihood: float
+
+    @property
+    def p_above(self) -> float:
+        return 1.0 - self.p_below
 
 
 @dataclass(frozen=True)
 class Score:
     observations: int
+    groups: int
     consistent: int
-    log_likelihood: float
+    log_score: float
 
 
 def reported_range(obs: Observation, tolerance: float) -> tuple[float, float]:
@@ -61,45 +73,33 @@ def reported_range(obs: Observation, tolerance: float) -> tuple[float, float]:
     return (-math.inf if obs.low is None else obs.low), (math.inf if obs.high is None else obs.high)
 
 
-def _scale(obs: Observation) -> float:
-    """Size of the report that sets the softness of its edges."""
-    parts = [x for x in (obs.low, obs.high) if x is not None] or [obs.value or 0.0]
-    return max(sum(parts) / len(parts), 1.0)
-
-
-def log_likelihood(x: np.ndarray, obs: Observation, s: Settings) -> float:
-    return float(log_likelihoods(x[None, None, :], [obs], s)[0, 0])
-
-
-def log_likelihoods(x: np.ndarray, observations: list[Observation], s: Settings) -> np.ndarray:
-    """`log_likelihood` for many points at once: x is (observations, points, replicates) -> (points, obs)."""
-    out = np.zeros((x.shape[1], len(observations)))
-    for o, obs in enumerate(observations):
-        lo, hi = reported_range(obs, s.tolerance)
-        sigma = s.softness * _scale(obs)
-        v = x[o].astype(float)
-        outside = np.where(v < lo, lo - v, np.where(v > hi, v - hi, 0.0))
-        logs = -0.5 * (outside / sigma) ** 2
-        top = logs.max(axis=-1, keepdims=True)
-        out[:, o] = (top[:, 0] + np.log(np.exp(logs - top).sum(axis=-1))) - math.log(v.shape[-1])
-    return out
-
-
-def verdict(p05: float, p95: float, lo: float, hi: float) -> str:
-    if p05 > hi:
+def verdict(m: Measurement, p_below: float) -> str:
+    if m.kind != "lower" and p_below < ALARM:
         return "too high"
-    if p95 < lo:
+    if m.kind != "upper" and 1.0 - p_below < ALARM:
         return "too low"
     return "consistent"
 
 
-def evaluate(x: np.ndarray, obs: Observation, s: Settings) -> Row:
-    """One observation against the replicates' populations `x` on its date and region."""
-    x = x.astype(float)
-    p05, p50, p95 = (float(v) for v in np.percentile(x, [5, 50, 95]))
-    lo, hi = reported_range(obs, s.tolerance)
-    inside = float(np.mean((x >= lo) & (x <= hi)))
-    return Row(obs, p05, p50, p95, inside, verdict(p05, p95, lo, hi), log_likelihood(x, obs, s))
+def assess(x: np.ndarray, bias: np.ndarray, observations: list[Observation],
+           s: Settings) -> tuple[list[Row], np.ndarray]:
+    """Rows for observations against replicates `x` (observations, replicates), and each group's log score."""
+    ms = obsmodel.measurements(observations, s.tolerance)
+    ll = obsmodel.loglik(x, ms, bias)
+    scores = obsmodel.logmeanexp(ll, axis=-1)
+    quant = np.percentile(x.astype(float), [5, 50, 95], axis=-1) if len(observations) else np.zeros((3, 0))
+    rows = []
+    for i, (obs, m) in enumerate(zip(observations, ms, strict=True)):
+        lo, hi = reported_range(obs, s.tolerance)
+        below = obsmodel.p_below(x[i], m, bias[i])
+        rows.append(Row(obs, m, float(quant[0, i]), float(quant[1, i]), float(quant[2, i]),
+                        float(np.mean((x[i] >= lo) & (x[i] <= hi))), float(scores[i]), below, verdict(m, below)))
+    return rows, obsmodel.log_scores(ll, ms)
+
+
+def score(rows: list[Row], group_scores: np.ndarray) -> Score:
+    return Score(len(rows), len(group_scores), sum(r.verdict == "consistent" for r in rows),
+                 float(np.sum(group_scores)))
 
 
 def observed(populations: np.ndarray, days: np.ndarray, scenario: Scenario,
@@ -111,14 +111,10 @@ def observed(populations: np.ndarray, days: np.ndarray, scenario: Scenario,
         if observations else np.zeros((0, populations.shape[-1]))
 
 
-def compare(sim: Simulation, observations: list[Observation], s: Settings) -> list[Row]:
+def compare(sim: Simulation, observations: list[Observation], s: Settings) -> tuple[list[Row], np.ndarray]:
     x = observed(sim.populations, sim.days, sim.scenario, observations)
-    return [evaluate(x[i], obs, s) for i, obs in enumerate(observations)]
-
-
-def score(rows: list[Row]) -> Score:
-    return Score(len(rows), sum(r.verdict == "consistent" for r in rows),
-                 float(sum(r.log_likelihood for r in rows)))
+    ms = obsmodel.measurements(observations, s.tolerance)
+    return assess(x, obsmodel.biases(ms, sim.biases, sim.replicates), observations, s)
 
 
 def csv_rows(sim: Simulation, rows: list[Row]) -> list[list[str]]:
@@ -130,8 +126,9 @@ def point_csv_rows(name: str, point: int, rows: list[Row]) -> list[list[str]]:
         return "" if x is None else fmt(x)
 
     return [
-        [name, str(point), r.obs.date.isoformat(), r.obs.region, r.obs.source,
-         opt(r.obs.low), opt(r.obs.high), opt(r.obs.value), fmt(r.p05), fmt(r.p50), fmt(r.p95),
-         f"{r.p_in_range:.4f}", r.verdict]
+        [name, str(point), r.obs.date.isoformat(), r.obs.region, r.obs.source, r.obs.group or "",
+         opt(r.obs.low), opt(r.obs.high), opt(r.obs.value), f"{r.measurement.sigma:.4f}",
+         fmt(r.p05), fmt(r.p50), fmt(r.p95), f"{r.p_in_range:.4f}", f"{r.log_score:.4f}",
+         f"{r.p_below:.4f}", f"{r.p_above:.4f}", r.verdict]
         for r in rows
     ]

@@ -1,7 +1,9 @@
 """Reported figures from a CSV file (`date, region, low, high, value, source`).
 
 `low` or `high` may be empty for one-sided reports ("fewer than 3,000").
-Malformed rows are InputErrors pointing at line and column, like scenario errors.
+Optional columns `sigma`, `group` and `bias` feed the observation model
+(`obsmodel.py`); `note` is for people. Malformed rows are InputErrors pointing
+at line and column, like scenario errors.
 """
 
 from __future__ import annotations
@@ -9,17 +11,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from .errors import NO_VALUE, InputError, Origin
 from .problems import problem
-from .scenario import Observation, Scenario
+from .scenario import Observation, Scenario, observation_rules
 from .yamlsource import Located, read_text
 
 COLUMNS = ("date", "region", "low", "high", "value", "source")
-OPTIONAL = ("note",)
+OPTIONAL = ("sigma", "group", "bias", "note")
 
 
 def _columns(line: str) -> list[int]:
@@ -33,7 +36,20 @@ def _columns(line: str) -> list[int]:
     return cols
 
 
-def load_observations(path: Path) -> list[Observation]:
+@dataclass(frozen=True)
+class Sourced:
+    """An observation with the line it came from and where each column starts on it."""
+
+    obs: Observation
+    row: Origin
+    columns: dict[str, int]
+
+    def at(self, column: str) -> Origin:
+        return Origin(self.row.file, self.row.line, self.columns.get(column, 1))
+
+
+def read_rows(path: Path) -> list[Sourced]:
+    """Every row of an observation file, with where it stands in the file."""
     text = read_text(path, "observation file")
     name = str(path)
     lines = text.splitlines()
@@ -61,8 +77,13 @@ def load_observations(path: Path) -> list[Observation]:
             raise InputError(Origin(name, lineno, 1), "", NO_VALUE,
                              f"has {len(row)} fields; the header has {len(header)}")
         record = dict(zip(header, (c.strip() for c in row), strict=True))
-        out.append(_observation(record, header, starts, Origin(name, lineno, 1)))
+        obs = _observation(record, header, starts, Origin(name, lineno, 1))
+        out.append(Sourced(obs, Origin(name, lineno, 1), {c: starts[i] for i, c in enumerate(header)}))
     return out
+
+
+def load_observations(path: Path) -> list[Observation]:
+    return [x.obs for x in read_rows(path)]
 
 
 def _observation(record: dict[str, str], header: list[str], starts: list[int], row: Origin) -> Observation:
@@ -70,17 +91,22 @@ def _observation(record: dict[str, str], header: list[str], starts: list[int], r
         return Origin(row.file, row.line, starts[header.index(col)] if col in header else 1)
 
     data: dict[str, object] = {"region": record["region"], "source": record.get("source", "")}
+    if record.get("group"):
+        data["group"] = record["group"]
     try:
         data["date"] = dt.date.fromisoformat(record["date"])
     except ValueError:
         raise InputError(where("date"), "date", record["date"], "must be a date like 2016-02-04") from None
-    for col in ("low", "high", "value"):
+    for col in ("low", "high", "value", "sigma", "bias"):
         cell = record.get(col, "")
         if cell == "":
             continue
         try:
             number = float(cell.replace(",", "").replace("_", ""))
         except ValueError:
+            if col == "bias":  # a bias may name a parameter of the scenario's `biases:` section
+                data[col] = cell
+                continue
             raise InputError(where(col), col, cell, "must be a number or empty") from None
         data[col] = number
     try:
@@ -103,14 +129,20 @@ def scenario_observations(
     note), since one reported-figures file serves many scenarios.
     """
     if file is None and isinstance(s.observations, list):
-        return s.observations, []
+        return s.observations, duplicate_notes(s.observations, "observations")
     path = file if file is not None else (base / str(s.observations))
     if file is None and not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise problem(located, ("observations",), f"observation file {what} ({path})")
-    rows = load_observations(path)
-    keep = [o for o in rows if o.region in s.regions and s.start <= o.date <= s.end]
-    notes = []
+    sourced = read_rows(path)
+    rows = [x.obs for x in sourced]
+    kept = [x for x in sourced if x.obs.region in s.regions and s.start <= x.obs.date <= s.end]
+    keep = [x.obs for x in kept]
+    broken = observation_rules(s, keep)
+    if broken is not None:
+        i, field, rule = broken
+        raise InputError(kept[i].at(field), field, getattr(keep[i], field), rule)
+    notes = duplicate_notes(keep, str(path))
     if len(keep) < len(rows):
         others = sorted({o.region for o in rows if o.region not in s.regions})
         outside = sum(o.region in s.regions and not s.start <= o.date <= s.end for o in rows)
@@ -119,3 +151,17 @@ def scenario_observations(
             parts.append(f"{len(rows) - len(keep) - outside} for regions not in this scenario ({', '.join(others)})")
         notes.append(f"{len(rows) - len(keep)} of {len(rows)} rows of {path} were skipped: {'; '.join(parts)}")
     return keep, notes
+
+
+def duplicate_notes(observations: list[Observation], where: str) -> list[str]:
+    """A note for reports of one region on one date that are not grouped: each counts as its own measurement."""
+    seen: dict[tuple[str, str], int] = {}
+    for o in observations:
+        if o.group is None:
+            key = (o.date.isoformat(), o.region)
+            seen[key] = seen.get(key, 0) + 1
+    twice = [f"{region} on {date} ({n} rows)" for (date, region), n in sorted(seen.items()) if n > 1]
+    if not twice:
+        return []
+    return [f"{where}: several ungrouped reports of {'; '.join(twice)} count as separate measurements; "
+            "give rows that repeat one estimate the same `group`"]

@@ -80,11 +80,19 @@ def counter_names(s: Scenario) -> tuple[str, ...]:
     return (*s.network().flow_names, *(e.label() for e in s.events if e.shock))
 
 
-def _draw(value: Number, rng: np.random.Generator, lanes: int, key: str = "",
+def _draw(value: Number, rng: np.random.Generator, lanes: int, rows: dict[str, np.ndarray], key: str = "",
           fixed: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """Draw a number for every lane; `fixed` may pin distribution arguments (`KEY.kind.i`) per lane."""
+    """Draw a number for every lane; `fixed` may pin distribution arguments (`KEY.kind.i`) per lane.
+
+    A posterior takes its lanes' rows from `rows` (by resolved file), drawing them for the
+    file's first parameter; so every parameter of one file gets the same row in a lane.
+    """
     if not isinstance(value, Distribution):
         return np.full(lanes, float(value))
+    if value.kind == "posterior":
+        if value.resolved not in rows:
+            rows[value.resolved] = value.draw_rows(rng, lanes)
+        return np.asarray(value.sample(rng, lanes, rows=rows[value.resolved]), dtype=float)
     names = [f"{key}.{value.kind}.{i}" for i in range(len(value.args))]
     if fixed and any(n in fixed for n in names):
         args = [np.broadcast_to(fixed[n], (lanes,)) if n in fixed else np.full(lanes, a)
@@ -100,15 +108,19 @@ def make_plan(
     fixed: dict[str, np.ndarray] | None = None,
     days: np.ndarray | None = None,
 ) -> Plan:
-    """Draw every uncertain number once per lane (in file order), unless `fixed` gives it."""
+    """Draw every uncertain number once per lane (in file order), unless `fixed` gives it.
+
+    The rows of each posterior file are drawn once, where its first drawn parameter is.
+    """
     fixed = fixed or {}
+    rows: dict[str, np.ndarray] = {}
     params: dict[str, np.ndarray] = {}
     drawn: dict[str, np.ndarray] = {}
     for key, value in s.parameters().items():
         if key in fixed:
             params[key] = np.broadcast_to(np.asarray(fixed[key], dtype=float), (lanes,)).copy()
         else:
-            params[key] = _draw(value, rng, lanes, key, fixed)
+            params[key] = _draw(value, rng, lanes, rows, key, fixed)
             if isinstance(value, Distribution):
                 drawn[key] = params[key]
     regions = list(s.regions)
@@ -118,12 +130,12 @@ def make_plan(
     for i, ev in enumerate(s.events):
         day = s.day_of(ev.date)
         for key, value in (ev.set or {}).items():
-            values = _draw(value, rng, lanes)
+            values = _draw(value, rng, lanes, rows)
             if isinstance(value, Distribution):
                 drawn[f"events[{i}].set.{key}"] = values
             actions.append(DatedAction(day, SetParam(key, values)))
         for key, value in (ev.scale or {}).items():
-            factor = _draw(value, rng, lanes)
+            factor = _draw(value, rng, lanes, rows)
             if isinstance(value, Distribution):
                 drawn[f"events[{i}].scale.{key}"] = factor
             actions.append(DatedAction(day, ScaleParam(key, factor)))
@@ -131,13 +143,13 @@ def make_plan(
             region = regions.index(ev.shock.region)
             counter = counters.index(ev.label())
             if ev.shock.remove is not None:
-                share = _draw(ev.shock.remove, rng, lanes)
+                share = _draw(ev.shock.remove, rng, lanes, rows)
                 if isinstance(ev.shock.remove, Distribution):
                     drawn[f"events[{i}].shock.remove"] = share
                 actions.append(DatedAction(day, RemoveShare(region, share, counter)))
             else:
                 assert ev.shock.count is not None
-                count = _draw(ev.shock.count, rng, lanes)
+                count = _draw(ev.shock.count, rng, lanes, rows)
                 if isinstance(ev.shock.count, Distribution):
                     drawn[f"events[{i}].shock.count"] = count
                 actions.append(DatedAction(day, RemoveCount(region, np.rint(count).astype(np.int64), counter)))

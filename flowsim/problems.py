@@ -77,8 +77,13 @@ def to_input_error(err: ErrorDetails, located: Located, vocabulary: set[str]) ->
     path = data_path(located.data, tuple(err["loc"]))
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
         path = (*path, "kind")
-    exists = _exists(located.data, path)
     origin = located.origin(path, key=kind == "extra_forbidden")
+    inner = tuple(getattr((err.get("ctx") or {}).get("error"), "subpath", ()))
+    if inner and _exists(located.data, (*path, *inner)):
+        path = (*path, *inner)  # a fault inside the value, e.g. the `column` of a posterior
+        if origin.line is not None:  # a value from --set has no positions of its own
+            origin = located.origin(path)
+    exists = _exists(located.data, path)
     value: object = _value(located.data, path) if exists else NO_VALUE
     rule = _rule(err, path, vocabulary)
     if kind == "extra_forbidden":

@@ -11,7 +11,7 @@ import multiprocessing
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -45,6 +45,8 @@ class Simulation:
     in_transit: np.ndarray  # (replicates,)
     drawn: dict[str, np.ndarray]
     counters: tuple[str, ...]
+    biases: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per-lane values of the `biases.NAME` parameters (how reports relate to counts)."""
 
     @property
     def replicates(self) -> int:
@@ -140,4 +142,5 @@ def simulate(
         in_transit=np.concatenate([o.in_transit for o in outs]),
         drawn={k: np.concatenate([p.drawn[k] for p in plans]) for k in plans[0].drawn},
         counters=plans[0].counters,
+        biases={k: np.concatenate([p.params[k] for p in plans]) for k in plans[0].params if k.startswith("biases.")},
     )

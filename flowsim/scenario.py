@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from . import paths
-from .distributions import AnyNumber, Distribution, Fraction, NonNegative, Number, bounds
+from .distributions import AnyNumber, Distribution, Fraction, NonNegative, Number, Positive, PosteriorFiles, bounds
 from .flows import FLOW_KINDS, NUMERIC_FIELDS, Flow, Name
 from .network import Network, Primitive, Split
 from .problems import first_error, problem
@@ -99,6 +99,12 @@ class Observation(Strictly):
     low: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     high: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     source: str = ""
+    sigma: Annotated[float, Field(gt=0, le=5, allow_inf_nan=False)] | None = Field(
+        None, description="sd of the report on the log scale (default: from the range, or --tolerance)")
+    group: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="rows repeating one estimate share a group and count as one measurement")
+    bias: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | Name | None = Field(
+        None, description="the report counts bias x the population: a number, or a name in `biases`")
 
     @model_validator(mode="after")
     def _has_figure(self) -> Observation:
@@ -129,6 +135,8 @@ class Scenario(Strictly):
     regions: Annotated[dict[Name, Region], Field(min_length=1)]
     flows: list[Flow] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
+    biases: dict[Name, Positive] = Field(
+        default_factory=dict, description="named multiplicative biases of reports (parameters `biases.NAME`)")
     observations: list[Observation] | str = Field(default_factory=list)
     sweep: Sweep | None = None
 
@@ -151,6 +159,8 @@ class Scenario(Strictly):
         for flow in self.flows:
             for field in NUMERIC_FIELDS[flow.kind]:
                 out[flow.path(field)] = getattr(flow, field)
+        for name, bias in self.biases.items():
+            out[f"biases.{name}"] = bias
         return out
 
     def network(self) -> Network:
@@ -198,8 +208,10 @@ def load_scenario(path: Path, overrides: list[str] | None = None) -> tuple[Scena
 
 
 def validate(located: Located) -> Scenario:
+    # posterior files are read once each, relative to the scenario's folder
+    context = {"posteriors": PosteriorFiles(Path(located.file).parent)}
     try:
-        scenario = Scenario.model_validate(located.data)
+        scenario = Scenario.model_validate(located.data, context=context)
     except ValidationError as exc:
         raise first_error(exc, located, VOCABULARY) from None
     check_references(scenario, located)
@@ -245,6 +257,28 @@ def check_references(s: Scenario, located: Located) -> None:
                           f"unknown region; regions are {', '.join(s.regions)}")
         if not s.start <= obs.date <= s.end:
             raise problem(located, ("observations", i, "date"), _outside(s))
+    rule = observation_rules(s, s.inline_observations())
+    if rule is not None:
+        i, field, text = rule
+        raise problem(located, ("observations", i, field), text)
+
+
+def observation_rules(s: Scenario, observations: list[Observation]) -> tuple[int, str, str] | None:
+    """The first broken cross-row rule of these observations: (row index, field, rule), or None.
+
+    Shared by inline observations and observation files, which locate the row differently.
+    """
+    regions: dict[str, str] = {}
+    for i, obs in enumerate(observations):
+        if isinstance(obs.bias, str) and obs.bias not in s.biases:
+            known = ", ".join(s.biases) or "none defined; add a top-level `biases:` section"
+            return i, "bias", f"unknown bias parameter; biases are {known}"
+        if obs.group is not None:
+            first = regions.setdefault(obs.group, obs.region)
+            if first != obs.region:
+                return i, "group", (f"rows of group {obs.group!r} must name one region; "
+                                    f"an earlier row names {first}")
+    return None
 
 
 def _is_argument_path(key: str, params: dict[str, Number]) -> bool:
@@ -275,7 +309,7 @@ def _check_events(s: Scenario, located: Located, params: dict[str, Number]) -> N
         action = "set" if ev.set is not None else "scale"
         for key, value in changes.items():
             where = ("events", i, action, key)
-            if key not in params or key.startswith("regions."):
+            if key not in params or key.startswith(("regions.", "biases.")):
                 raise problem(located, where, paths.unknown_path_rule(key, params, flows_only=True),
                               show_value=False)
             lo, hi = bounds(value)

@@ -1,7 +1,33 @@
-"""Global sensitivity: Sobol first-order and total indices via SALib (Saltelli sampling).
+"""Global sensitivity: Sobol first-order and total indices of the expected output.
 
 Each sample point is a sweep point (its replicates are lanes), and a model
-output is a region's mean population on a date over those replicates.
+output is a region's mean population on a date over those replicates. That mean
+is y_p = f(x_p) + e_p: f is the expected output (the model) and e_p replicate
+noise, independent between points, of variance v_p = sigma_p^2 / R, estimated
+without bias by the replicates' variance (ddof=1) over R. Indices of y would be
+indices of the noise too: a parameter with no effect gets ST ~ noise / Var(y).
+
+The estimators are SALib's (1.6, `SALib.analyze.sobol`, calc_second_order=False),
+computed here so the noise can be taken out. With A, B, AB_i the N-row blocks of
+the Saltelli design, M = N(D+2) outputs and c their mean (SALib centres on it and
+scales by the standard deviation, a common factor that cancels):
+
+    V_Y  = var([A; B])                    (ddof=0, 2N values)
+    S1_i = mean((B - c) (AB_i - A)) / V_Y  (Saltelli et al. 2010)
+    ST_i = mean((A - AB_i)^2) / 2 / V_Y    (Jansen)
+
+Given f, the noise adds in expectation (1 - 1/2N) mean_{A,B}(v) to V_Y,
+mean(v_A + v_ABi) / 2 to the ST numerator and mean(v_A - v_ABi) / M to the S1
+numerator (the last from e_A's and e_ABi's share in c; zero for equal variances). Each of
+these is subtracted with the estimated v, so numerators and denominator are
+unbiased for what SALib would compute from f at the same points. For equal
+variances v this is ST_model = (ST V_Y - v) / (V_Y - v') and S1_model =
+S1 V_Y / (V_Y - v'), with v' = (1 - 1/2N) v. The 95% intervals are SALib's
+bootstrap (100 resamples of rows, same seed) of the corrected estimators: to
+first order SALib's interval scaled by V_Y / (V_Y - v'), plus the uncertainty of
+the noise estimate. `noise_floor` = v' / V_Y is the share of the output variance
+that is replicate noise (about where an uncorrected ST of a parameter with no
+effect would sit). If V_Y <= v' the output is pure noise: indices are 0.
 """
 
 from __future__ import annotations
@@ -17,7 +43,7 @@ from . import design, sweep
 from .errors import NO_VALUE, InputError, Origin
 from .scenario import Scenario
 
-COLUMNS = ["output", "region", "date", "parameter", "S1", "S1_conf", "ST", "ST_conf"]
+COLUMNS = ["output", "region", "date", "parameter", "S1", "S1_conf", "ST", "ST_conf", "noise_floor"]
 
 
 @dataclass(frozen=True)
@@ -62,31 +88,104 @@ def problem_of(axes: list[design.Axis] | tuple[design.Axis, ...]) -> dict[str, o
     return {"num_vars": len(axes), "names": [a.path for a in axes], "bounds": [list(a.bounds) for a in axes]}
 
 
-def analyse(job: sweep.Job, outcome: sweep.Outcome, outputs: list[Output], seed: int) -> list[list[str]]:
-    from SALib.analyze import sobol as sobol_analyze
+def check_replicates(replicates: int) -> None:
+    """Replicate noise is measured from the replicates' spread: it needs at least two."""
+    if replicates < 2:
+        raise InputError(Origin("command line --replicates"), "replicates", replicates,
+                         "sensitivity needs at least 2 replicates per sample, to measure and remove replicate noise")
 
+
+@dataclass(frozen=True)
+class Indices:
+    """Sobol indices of the expected output (arrays over parameters) and the output's noise floor."""
+
+    S1: np.ndarray
+    S1_conf: np.ndarray
+    ST: np.ndarray
+    ST_conf: np.ndarray
+    noise_floor: float
+
+
+def analyse(job: sweep.Job, outcome: sweep.Outcome, outputs: list[Output], seed: int) -> list[list[str]]:
+    """Rows of sensitivity.csv: indices of the expected output, and the noise floor (see the module doc)."""
     plan = job.chunks()
-    means = np.concatenate([outcome.chunks[i]["means"] for i in range(len(plan))])  # (points, K, R)
+    chunks = [outcome.chunks[i] for i in range(len(plan))]
+    check_replicates(job.replicates)
+    if any("variances" not in c for c in chunks):
+        raise InputError(Origin("command line --resume"), "resume", NO_VALUE,
+                         "the kept chunks predate replicate variances; rerun without --resume")
+    means = np.concatenate([c["means"] for c in chunks])  # (points, K, R)
+    noise = np.concatenate([c["variances"] for c in chunks]) / job.replicates  # variance of each mean
     s = job.scenario
     regions = list(s.regions)
-    problem = problem_of(job.design.axes)
+    d = len(job.design.names)
     rows = []
     for out in outputs:
         r = regions.index(out.region)
         ks = range(len(job.days)) if out.date is None else [list(job.days).index(s.day_of(out.date))]
         for k in ks:
-            y = means[:, k, r]
+            si = indices(means[:, k, r], noise[:, k, r], d, seed)
             date = (s.start + dt.timedelta(days=int(job.days[k]))).isoformat()
-            if np.all(y == y[0]):  # nothing varies (e.g. day 0): every index is 0
-                si = {key: np.zeros(len(job.design.names)) for key in ("S1", "S1_conf", "ST", "ST_conf")}
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    si = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed)
             for i, name in enumerate(job.design.names):
                 rows.append([out.text, out.region, date, name,
-                             *(f"{float(si[key][i]):.6f}" for key in ("S1", "S1_conf", "ST", "ST_conf"))])
+                             *(f"{float(x[i]):.6f}" for x in (si.S1, si.S1_conf, si.ST, si.ST_conf)),
+                             f"{si.noise_floor:.6f}"])
     return rows
+
+
+def indices(y: np.ndarray, v: np.ndarray, d: int, seed: int, resamples: int = 100,
+            conf_level: float = 0.95) -> Indices:
+    """S1, ST and their intervals of E[y] from y with noise variances v (SALib's layout and estimators).
+
+    With v = 0 this is `SALib.analyze.sobol.analyze(..., calc_second_order=False, seed=seed)` (seed > 0).
+    """
+    from scipy.stats import norm
+
+    zeros = np.zeros(d)
+    if np.ptp(y) <= 0:  # nothing varies (e.g. day 0): every index is 0
+        return Indices(zeros, zeros, zeros, zeros, 0.0)
+    step, m = d + 2, y.size
+    n = m // step
+    scale = y.std()
+    z, w = (y - y.mean()) / scale, v / scale**2
+    a, b, ab = z[0::step], z[step - 1::step], np.stack([z[j + 1::step] for j in range(d)], axis=1)
+    va, vb, vab = w[0::step], w[step - 1::step], np.stack([w[j + 1::step] for j in range(d)], axis=1)
+
+    def estimate(rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """S1 and ST (D, ...) on the given rows of the blocks, and V_Y, V_model (...)."""
+        ar, br, abr, var_, vbr, vabr = a[rows], b[rows], ab[rows], va[rows], vb[rows], vab[rows]
+        total = np.var(np.r_[ar, br], axis=0)
+        model = total - (1 - 1 / (2 * n)) * np.mean(np.r_[var_, vbr], axis=0)
+        s1_num = [np.mean(br * (abr[..., j] - ar) + (vabr[..., j] - var_) / m, axis=0) for j in range(d)]
+        st_num = [np.mean((ar - abr[..., j]) ** 2 - (var_ + vabr[..., j]), axis=0) / 2 for j in range(d)]
+        ok = model > 0
+
+        def ratio(num: list[np.ndarray]) -> np.ndarray:
+            return np.array([np.divide(x, model, out=np.zeros_like(model, dtype=float), where=ok) for x in num])
+
+        return ratio(s1_num), ratio(st_num), total, model
+
+    s1, st, total, model = estimate(slice(None))
+    floor = float((total - model) / total)
+    if model <= 0:  # the output is replicate noise only: no index of the expected output can be told
+        return Indices(zeros, zeros, zeros, zeros, floor)
+    picks = np.random.default_rng(seed).integers(n, size=(n, resamples))  # as SALib draws them
+    s1_boot, st_boot, _, _ = estimate(picks)
+    zq = norm.ppf(0.5 + conf_level / 2)
+    return Indices(s1, zq * s1_boot.std(axis=1, ddof=1), st, zq * st_boot.std(axis=1, ddof=1), floor)
+
+
+def noise_notes(rows: list[list[str]]) -> list[str]:
+    """One note per output and date whose variance is mostly (or only) replicate noise."""
+    notes = []
+    for out, date, floor in dict.fromkeys((r[0], r[2], float(r[8])) for r in rows):
+        if floor >= 1:
+            notes.append(f"{out} on {date}: its variance is all replicate noise; indices set to 0 "
+                         "(use more --replicates or wider ranges)")
+        elif floor > 0.5:
+            notes.append(f"{out} on {date}: {floor:.0%} of its variance is replicate noise; "
+                         "the indices are uncertain (use more --replicates)")
+    return notes
 
 
 def plot(rows: list[list[str]]) -> bytes:

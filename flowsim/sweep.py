@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import __version__, compare, results
+from . import __version__, compare, obsmodel, results
 from .chunkstore import ChunkStore
 from .design import Design
 from .engine import StepEngine
@@ -47,12 +47,13 @@ class Job:
     observations: list[Observation]
     comparison: compare.Settings
     mode: Literal["full", "scores", "means"] = "full"
-    """full: every output file; scores: each point's log-likelihood per observation (calibration);
+    """full: every output file; scores: each point's likelihood estimate (calibration);
     means: each point's mean population per record day and region (sensitivity)."""
+    chunk_lanes: int = CHUNK_LANES
 
     @property
     def per_chunk(self) -> int:
-        return max(1, CHUNK_LANES // self.replicates)
+        return max(1, self.chunk_lanes // self.replicates)
 
     @property
     def n_points(self) -> int:
@@ -65,7 +66,7 @@ class Job:
     def fingerprint(self) -> str:
         h = hashlib.sha256()
         for part in (__version__, self.mode, self.scenario.model_dump_json(by_alias=True), self.design.method,
-                     json.dumps(self.design.names), self.replicates, self.seed, CHUNK_LANES, BLOCK,
+                     json.dumps(self.design.names), self.replicates, self.seed, self.chunk_lanes, BLOCK,
                      json.dumps([o.model_dump(mode="json") for o in self.observations]),
                      repr(self.comparison)):
             h.update(str(part).encode())
@@ -89,21 +90,24 @@ def run_chunk(job: Job, index: int) -> dict[str, np.ndarray]:
     out = StepEngine(plan, rng).run()
     n = len(points)
     pops = out.populations.reshape(*out.populations.shape[:2], n, reps)  # (K, R, n, reps)
-    if job.mode == "means":
-        return {"means": np.moveaxis(pops.mean(axis=-1), 2, 0)}  # (n, K, R)
-    if job.mode == "scores":
-        x = compare.observed(out.populations, job.days, job.scenario, job.observations).reshape(-1, n, reps)
-        return {"loglik": compare.log_likelihoods(x, job.observations, job.comparison)}
+    if job.mode == "means":  # and the within-point variance over replicates (ddof=1; NaN for 1 replicate)
+        var = pops.var(axis=-1, ddof=1) if reps > 1 else np.full(pops.shape[:-1], np.nan)
+        return {"means": np.moveaxis(pops.mean(axis=-1), 2, 0), "variances": np.moveaxis(var, 2, 0)}  # (n, K, R)
+    x = compare.observed(out.populations, job.days, job.scenario, job.observations)
+    ms = obsmodel.measurements(job.observations, job.comparison.tolerance)
+    bias = obsmodel.biases(ms, plan.params, lanes)
+    if job.mode == "scores":  # the likelihood estimate of each draw
+        ll = obsmodel.loglik(x, ms, bias).reshape(-1, n, reps)
+        return {"loglik": obsmodel.draw_loglik(ll, ms)}
     moved = out.moved.reshape(*out.moved.shape[:2], n, reps)
     summary = np.moveaxis(results.population_stats(pops), 2, 0)  # (n, K, R, 7)
     flows = np.moveaxis(results.moved_stats(moved), 2, 0)  # (n, K-1, F, 4)
     final = pops[-1].astype(float)  # (R, n, reps)
     final_stats = np.concatenate([final.mean(-1)[..., None], results.quantiles(final, [5, 50, 95])], axis=-1)
-    x = compare.observed(out.populations, job.days, job.scenario, job.observations).reshape(-1, n, reps)
-    rows = [[compare.evaluate(x[o, p], obs, job.comparison) for o, obs in enumerate(job.observations)]
-            for p in range(n)]
-    comp = np.array([[(r.p05, r.p50, r.p95, r.p_in_range, r.log_likelihood) for r in pr] for pr in rows],
-                    dtype=float).reshape(n, len(job.observations), 5)
+    x, bias = x.reshape(-1, n, reps), bias.reshape(-1, n, reps)
+    assessed = [compare.assess(x[:, p], bias[:, p], job.observations, job.comparison) for p in range(n)]
+    rows = [r for r, _ in assessed]
+    point_scores = np.array([float(g.sum()) for _, g in assessed])
     verdicts = np.array([[VERDICTS.index(r.verdict) for r in pr] for pr in rows], dtype=np.int64)
     s = job.scenario
     dates = results.date_strings(s.start, job.days)
@@ -120,7 +124,7 @@ def run_chunk(job: Job, index: int) -> dict[str, np.ndarray]:
     csv.writer(buf, lineterminator="\n").writerows(
         row for j, p in enumerate(points) for row in compare.point_csv_rows(s.name, p, rows[j]))
     blocks["text_comparison"] = _encode(buf.getvalue())
-    return {"comparison": comp, "verdicts": verdicts, "final": np.moveaxis(final_stats, 1, 0),
+    return {"score": point_scores, "verdicts": verdicts, "final": np.moveaxis(final_stats, 1, 0),
             "drawn_names": np.array(list(plan.drawn), dtype=str), **blocks}
 
 
@@ -271,7 +275,7 @@ def write(job: Job, outcome: Outcome, staged: results.Staged, meta: dict[str, An
             row += [results.fmt(v) for r in range(len(job.scenario.regions)) for v in chunk["final"][j, r]]
             score = float("-inf")
             if job.observations:
-                score = float(chunk["comparison"][j, :, 4].sum())
+                score = float(chunk["score"][j])
                 row += [str(int((chunk["verdicts"][j] == 0).sum())), f"{score:.4f}"]
             scored.append((score, row))
     staged.csv("points.csv", points_header(job), (row for _, row in scored))

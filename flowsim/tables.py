@@ -29,14 +29,15 @@ def summary_table(sim: Simulation) -> Table:
 def comparison_table(done: batch.Outcome) -> Table:
     s = done.sim.scenario
     table = Table(title=f"{s.name}: simulated (5–95%) vs reported")
-    for name in ("date", "region", "reported", "simulated", "in range", "verdict"):
+    for name in ("date", "region", "reported", "simulated", "in range", "log score", "verdict"):
         table.add_column(name, justify="left" if name in ("date", "region", "verdict") else "right", no_wrap=True)
     for r in done.comparison:
         table.add_row(r.obs.date.isoformat(), r.obs.region, reported_text(r.obs),
-                      f"{r.p05:,.0f}–{r.p95:,.0f}", f"{r.p_in_range:.0%}", r.verdict)
+                      f"{r.p05:,.0f}–{r.p95:,.0f}", f"{r.p_in_range:.0%}", f"{r.log_score:.2f}", r.verdict)
     if done.score:
-        table.caption = (f"{done.score.consistent} of {done.score.observations} consistent; "
-                         f"score (log-likelihood) {done.score.log_likelihood:.2f}")
+        table.caption = (f"{done.score.consistent} of {done.score.observations} consistent (5% false-alarm rate "
+                         f"per side); score {done.score.log_score:.2f} (sum of log predictive densities over "
+                         f"{done.score.groups} observation groups; higher is better)")
     return table
 
 
@@ -66,7 +67,7 @@ def side_by_side(finished: list[batch.Outcome]) -> Table:
             cells[i] = f"{r.p50:,.0f}{mark}"
     for key in sorted(keys):
         table.add_row(*key, *keys[key])
-    table.caption = "↑ too high, ↓ too low (90% interval outside the reported range)"
+    table.caption = "↑ too high, ↓ too low (the report is in a 5% tail of the simulated reports)"
     return table
 
 
@@ -74,12 +75,12 @@ def ranking(finished: list[batch.Outcome]) -> Table:
     table = Table(title="Scenarios ranked by agreement with the reported figures")
     for name in ("rank", "scenario", "consistent", "score"):
         table.add_column(name, justify="left" if name == "scenario" else "right")
-    scored = sorted(finished, key=lambda d: -(d.score.log_likelihood if d.score else -math.inf))
+    scored = sorted(finished, key=lambda d: -(d.score.log_score if d.score else -math.inf))
     for i, done in enumerate(scored, start=1):
         sc = done.score
         assert sc is not None
         table.add_row(str(i), done.sim.scenario.name, f"{sc.consistent}/{sc.observations}",
-                      f"{sc.log_likelihood:.2f}")
+                      f"{sc.log_score:.2f}")
     return table
 
 

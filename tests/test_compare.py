@@ -39,7 +39,7 @@ def test_diversion_comparison_matches_observations_and_summary(cli, tmp_path: Pa
         s = summary[(r["date"], r["region"])]
         assert (r["sim_p05"], r["sim_p50"], r["sim_p95"]) == (s["p05"], s["p50"], s["p95"])
         assert r["verdict"] in ("consistent", "too high", "too low")
-    assert "score (log-likelihood)" in result.stdout
+    assert "sum of log predictive densities" in result.stdout
 
 
 @pytest.mark.parametrize(("kw", "expected"), [
@@ -52,21 +52,22 @@ def test_reported_ranges(kw: dict[str, float], expected: tuple[float, float]) ->
     assert compare.reported_range(obs(**kw), 0.1) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("p05", "p95", "verdict"), [
-    (21, 30, "too high"), (1, 9, "too low"), (5, 12, "consistent"), (12, 25, "consistent"), (1, 40, "consistent"),
-])
-def test_verdict_rule(p05: float, p95: float, verdict: str) -> None:
-    assert compare.verdict(p05, p95, 10, 20) == verdict
+def test_log_score_is_the_log_predictive_density_of_the_observation_model() -> None:
+    from scipy.stats import norm
 
-
-def test_log_likelihood_is_soft_uniform() -> None:
-    s = compare.Settings(tolerance=0.1, softness=0.1)
-    o = obs(low=90, high=110)  # sigma = 0.1 * 100 = 10
-    assert compare.log_likelihood(np.array([95.0, 100.0, 110.0]), o, s) == pytest.approx(0.0)
-    x = np.array([100.0, 130.0])  # inside, and 2 sigma above
-    assert compare.log_likelihood(x, o, s) == pytest.approx(math.log((1 + math.exp(-2)) / 2))
-    one_sided = obs(high=100)  # sigma = 10 from the bound
-    assert compare.log_likelihood(np.array([120.0]), one_sided, s) == pytest.approx(-2.0)
+    s = compare.Settings(tolerance=0.25)
+    o = obs(low=90, high=110)  # centre sqrt(90*110), sigma ln(110/90)/3.29
+    sigma = math.log(110 / 90) / (2 * 1.6448536269514722)
+    x = np.array([[95.0, 100.0, 130.0]])
+    rows, groups = compare.assess(x, np.ones_like(x), [o], s)
+    expect = math.log(np.mean(norm.pdf(math.log(math.sqrt(90 * 110)), np.log(x[0]), sigma)))
+    assert rows[0].log_score == pytest.approx(expect)
+    assert groups == pytest.approx([expect])
+    assert rows[0].p_below == pytest.approx(np.mean(norm.cdf(math.log(math.sqrt(9900)), np.log(x[0]), sigma)))
+    one_sided = obs(high=100)  # censored: P(report <= 100), sigma from the tolerance
+    sig1 = math.log(1.25 / 0.75) / (2 * 1.6448536269514722)
+    rows, _ = compare.assess(np.array([[120.0]]), np.ones((1, 1)), [one_sided], s)
+    assert rows[0].log_score == pytest.approx(norm.logcdf(math.log(100), math.log(120), sig1))
 
 
 def comparison_for(cli, tmp_path: Path, observations: list[dict[str, object]]) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
@@ -78,18 +79,22 @@ def comparison_for(cli, tmp_path: Path, observations: list[dict[str, object]]) -
 
 
 def test_range_point_and_one_sided_observations(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # on day 50 the population is 1000 + Poisson(500): about 1,455 to 1,545 (90%)
+    # on day 50 the population is 1000 + Poisson(500): about 1,455 to 1,545 (90%); point and one-sided
+    # reports have sigma ln(1.25/0.75)/3.29 = 0.155 (tolerance 0.25), so a bound 2.6 sigma away is in a 0.5% tail
     day50 = (dt.date(2015, 1, 1) + dt.timedelta(days=50)).isoformat()
     got = comparison_for(cli, tmp_path, [
         {"date": day50, "region": "a", "low": 1400, "high": 1600, "source": "range"},
         {"date": day50, "region": "a", "value": 1500, "source": "point"},
-        {"date": day50, "region": "a", "high": 1200, "source": "fewer than"},
-        {"date": day50, "region": "a", "low": 2000, "source": "more than"},
-        {"date": day50, "region": "a", "value": 1800, "source": "far point"},
+        {"date": day50, "region": "a", "high": 1000, "source": "fewer than"},
+        {"date": day50, "region": "a", "low": 2250, "source": "more than"},
+        {"date": day50, "region": "a", "value": 2250, "source": "far point"},
     ])
     by = {r["source"]: r for r in got}
     assert by["range"]["verdict"] == "consistent" and float(by["range"]["p_in_range"]) == 1.0
     assert by["point"]["verdict"] == "consistent" and by["point"]["obs_value"] == "1500"
+    for r in got:
+        assert float(r["p_below"]) + float(r["p_above"]) == pytest.approx(1.0, abs=2e-4)
+        assert float(r["log_score"]) < 5
     assert by["fewer than"]["verdict"] == "too high" and by["fewer than"]["obs_low"] == ""
     assert by["more than"]["verdict"] == "too low" and by["more than"]["obs_high"] == ""
     assert by["far point"]["verdict"] == "too low" and float(by["far point"]["p_in_range"]) == 0.0
@@ -117,7 +122,7 @@ def test_several_scenarios_are_ranked(cli, tmp_path: Path) -> None:  # type: ign
     scores = {}
     for p in paths:
         meta = (tmp_path / p.stem / "run.json").read_text()
-        scores[p.stem] = float(meta.split('"log_likelihood": ')[1].split(",")[0])
+        scores[p.stem] = float(meta.split('"log_score": ')[1].split(",")[0])
     best = max(scores, key=lambda k: scores[k])
     assert ranked.index(best) < min(ranked.index(k) for k in scores if k != best)
     assert "Median on the reported dates" in result.stdout
