@@ -1,4 +1,4 @@
-"""Parameter paths (`flows.divert.fraction`, `regions.libya.initial`, `seed`) on raw scenario data.
+"""Parameter paths (`flows.divert.fraction`, `regions.libya.initial`, `biases.core`, `seed`) on raw scenario data.
 
 The same paths serve `--set`, events, sweeps and calibration, so resolving one
 lives here and nowhere else.
@@ -23,6 +23,9 @@ def known_paths(data: dict[str, Any]) -> list[str]:
     regions = data.get("regions")
     if isinstance(regions, dict):
         out += [f"regions.{r}.initial" for r in regions]
+    biases = data.get("biases")
+    if isinstance(biases, dict):
+        out += [f"biases.{b}" for b in biases]
     for flow in data.get("flows") or []:
         if isinstance(flow, dict) and isinstance(flow.get("name"), str):
             for field in (*NUMERIC_FIELDS.get(str(flow.get("kind")), ()), "delay"):
@@ -47,6 +50,10 @@ def locate(data: dict[str, Any], key: str) -> FieldPath | None:
         regions = data.get("regions")
         if isinstance(regions, dict) and parts[1] in regions:
             return ("regions", parts[1], "initial")
+    if len(parts) == 2 and parts[0] == "biases":
+        biases = data.get("biases")
+        if isinstance(biases, dict) and parts[1] in biases:
+            return ("biases", parts[1])
     if len(parts) == 3 and parts[0] == "flows":
         for i, flow in enumerate(data.get("flows") or []):
             if isinstance(flow, dict) and flow.get("name") == parts[1]:

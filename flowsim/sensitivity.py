@@ -176,16 +176,25 @@ def indices(y: np.ndarray, v: np.ndarray, d: int, seed: int, resamples: int = 10
 
 
 def noise_notes(rows: list[list[str]]) -> list[str]:
-    """One note per output and date whose variance is mostly (or only) replicate noise."""
+    """Per output, the dates whose variance is all (indices set to 0) or mostly replicate noise."""
+    floors = {(r[0], r[2]): float(r[8]) for r in rows}
     notes = []
-    for out, date, floor in dict.fromkeys((r[0], r[2], float(r[8])) for r in rows):
-        if floor >= 1:
-            notes.append(f"{out} on {date}: its variance is all replicate noise; indices set to 0 "
-                         "(use more --replicates or wider ranges)")
-        elif floor > 0.5:
-            notes.append(f"{out} on {date}: {floor:.0%} of its variance is replicate noise; "
-                         "the indices are uncertain (use more --replicates)")
+    for out in dict.fromkeys(r[0] for r in rows):
+        mine = {date: f for (o, date), f in floors.items() if o == out}
+        pure = [d for d, f in mine.items() if f >= 1]
+        most = [f"{d} ({f:.0%})" for d, f in mine.items() if 0.5 < f < 1]
+        if pure:
+            notes.append(f"{out}: the variance is all replicate noise on {_some(pure)}; indices set to 0 there: "
+                         "no effect of the parameters shows above it (more --replicates may show a small one)")
+        if most:
+            notes.append(f"{out}: over half the variance is replicate noise on {_some(most)}; "
+                         "those indices are uncertain (use more --replicates)")
     return notes
+
+
+def _some(items: list[str], shown: int = 3) -> str:
+    more = f" and {len(items) - shown} more dates" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
 
 
 def plot(rows: list[list[str]]) -> bytes:
