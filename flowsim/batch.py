@@ -253,12 +253,20 @@ def execute_job(item: Loaded, opts: RunOptions, job: sweep.Job, kind: str, sched
     return outcome, errors, time.perf_counter() - t0
 
 
+def scope_of(param: str) -> tuple[str | None, str]:
+    """`NAME/PATH=lo:hi` -> (NAME, `PATH=lo:hi`); a plain `PATH=lo:hi` is for every scenario."""
+    head, sep, rest = param.partition("=")
+    name, slash, path = head.partition("/")
+    return (name.strip(), path + sep + rest) if slash else (None, param)
+
+
 def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicates: int,
                      only_known: bool = False) -> sweep.Job:
     """The base job of a calibration: its design is the prior box (uniform priors from PATH=lo:hi).
 
     With `only_known`, parameters the scenario does not have are left out (model
-    comparison calibrates each scenario's own parameters).
+    comparison calibrates each scenario's own parameters). `NAME/PATH=lo:hi` is a
+    prior for scenario NAME only.
     """
     s = item.scenario
     if not item.observations:
@@ -266,7 +274,11 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicat
                          "calibration needs reported figures: add `observations:` or pass --observations")
     if not params:
         raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
-    axes = [design.parse_param(t) for t in params]
+    mine = [plain for scope, plain in map(scope_of, params) if scope in (None, s.name)]
+    if not mine:
+        raise InputError(Origin(str(item.path)), "param", ", ".join(params),
+                         "none of these priors is for this scenario")
+    axes = [design.parse_param(t) for t in mine]
     for a in axes:
         if a.values is not None:
             raise InputError(a.origin, a.path, NO_VALUE, "a prior is a range: write PATH=lo:hi")

@@ -66,6 +66,17 @@ class Calibration:
         return out
 
 
+    def correlations(self) -> list[tuple[str, str, float]]:
+        """Weighted posterior correlation of each pair of parameters (a ridge shows what the data cannot split)."""
+        pts, w = self.result.points, self.result.weights
+        mean = w @ pts
+        cov = (pts - mean).T @ ((pts - mean) * w[:, None])
+        sd = np.sqrt(np.diag(cov))
+        names = self.names
+        return [(names[i], names[j], float(cov[i, j] / (sd[i] * sd[j])) if sd[i] * sd[j] > 0 else 0.0)
+                for i in range(len(names)) for j in range(i + 1, len(names))]
+
+
 def weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: list[float]) -> list[float]:
     """The smallest x whose weighted CDF reaches each q (the inverse CDF of the weighted sample)."""
     order = np.argsort(x, kind="stable")

@@ -220,7 +220,8 @@ def sweep_command(
 def calibrate(
     scenarios: Annotated[list[Path], typer.Argument(
         help="Scenario YAML files with observations; several: also compare them as models.", show_default=False)],
-    params: Annotated[list[str] | None, typer.Option("--param", help="PATH=lo:hi: a uniform prior.")] = None,
+    params: Annotated[list[str] | None, typer.Option(
+        "--param", help="PATH=lo:hi: a uniform prior; NAME/PATH=lo:hi: for scenario NAME only.")] = None,
     draws: Annotated[int, typer.Option("--draws", min=100, help="Simulation budget: parameter sets in all.")] = 20_000,
     particles: Annotated[int, typer.Option("--particles", min=8, help="SMC particles (posterior samples).")] = 1000,
     replicates: Annotated[int, typer.Option("--replicates", "-n", min=1,
@@ -245,12 +246,15 @@ def calibrate(
     several = len(loaded) > 1
     jobs = [batch.plan_calibration(item, opts, list(params or []), replicates, only_known=several)
             for item in loaded]
-    if several:
-        used = {a.path for job in jobs for a in job.design.axes}
-        for text in params or []:
-            path = text.partition("=")[0].strip()
-            if path not in used:
-                raise InputError(Origin(f"--param {text}"), path, NO_VALUE, "is a parameter of none of the scenarios")
+    names = [item.scenario.name for item in loaded]
+    for text in params or []:
+        scope, plain = batch.scope_of(text)
+        path = plain.partition("=")[0].strip()
+        if scope is not None and scope not in names:
+            raise InputError(Origin(f"--param {text}"), "param", scope,
+                             f"is not the name of a scenario here ({', '.join(names)})")
+        if several and not any(a.path == path for job in jobs for a in job.design.axes):
+            raise InputError(Origin(f"--param {text}"), path, NO_VALUE, "is a parameter of none of the scenarios")
     if scheduler:
         _check_scheduler(scheduler)
     evidence: list[tuple[str, float, float]] = []
@@ -289,6 +293,8 @@ def _calibrate_one(item: batch.Loaded, opts: batch.RunOptions, job: sweep.Job, p
                       f"{tables.short(str(p05))} – {tables.short(str(p95))}")
     table.caption = f"log marginal likelihood {r.log_evidence:.2f} ± {r.log_evidence_se:.2f} (Monte Carlo se)"
     out.print(table)
+    for a, b, rho in cal.correlations():
+        out.print(f"posterior correlation of {a} and {b}: {rho:+.2f}", highlight=False)
     if r.ess < calibration.MIN_ESS:
         err.print(f"warning: the effective sample size ({r.ess:.0f}) is below {calibration.MIN_ESS}; the "
                   "intervals are rough: use more --particles and --draws", markup=False, highlight=False)

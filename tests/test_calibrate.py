@@ -79,8 +79,8 @@ def test_calibrate_needs_observations_and_params(cli, tmp_path: Path) -> None:  
 def test_sobol_indices_of_a_one_parameter_output(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """a's population depends on a's recruitment only: ST(rate_a) ~ 1, ST(attrition_b) ~ 0.
 
-    Replicate noise adds about var_noise / var(Y) to every total index; the
-    bounds allow that (computed below) plus 4 bootstrap standard errors.
+    The indices are of the expected output (replicate noise, about var_noise / var(Y),
+    is taken out), so each is within 4 bootstrap standard errors of its target.
     """
     days, att = 100, 0.02
     data = scenario_dict(days, regions={"a": {"initial": 500}, "b": {"initial": 500}}, flows=[
@@ -98,11 +98,13 @@ def test_sobol_indices_of_a_one_parameter_output(cli, tmp_path: Path) -> None:  
     a = {r["parameter"]: r for r in rows if r["output"] == "a@2015-04-11"}
     p = math.exp(-att * days)
     var_y = ((50 - 10) / att * (1 - p)) ** 2 / 12
-    var_noise = (500 * p * (1 - p) + 50 / att * (1 - p)) / reps
+    var_noise = (500 * p * (1 - p) + 30 / att * (1 - p)) / reps  # binomial survivors + Poisson recruits at the mean rate
     noise = var_noise / var_y
+    # pooled over ~1,000 runs of 100 replicates, the noise estimate's relative sd is well under 1%
+    assert float(a["flows.ra.rate"]["noise_floor"]) == pytest.approx(noise, rel=0.05)
     for name, target in (("flows.ra.rate", 1.0), ("flows.db.rate", 0.0)):
         st, se = float(a[name]["ST"]), float(a[name]["ST_conf"]) / 1.96
-        assert abs(st - target) <= noise + 4 * se + 1e-3, (name, st, se, noise)
+        assert abs(st - target) <= 4 * se + 1e-3, (name, st, se, noise)
     assert float(a["flows.ra.rate"]["S1"]) > 0.9
     b_dates = {r["date"] for r in rows if r["output"] == "b"}
     assert len(b_dates) == 11  # every recorded date
