@@ -22,7 +22,7 @@ from scipy.stats import kstest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests import sbc  # noqa: E402
+from tests import sbc
 
 
 def main() -> None:

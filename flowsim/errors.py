@@ -32,7 +32,11 @@ class InputError(Exception):
     @property
     def message(self) -> str:
         parts = [str(self.origin), self.field, _show(self.value), self.rule]
-        return ": ".join(p for p in parts if p)
+        return ": ".join(p for p in parts if p).translate(_ONE_LINE)
+
+
+_ONE_LINE = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+"""Every character str.splitlines breaks at, escaped: a message stays one line whatever a path holds."""
 
 
 def _show(value: object) -> str:

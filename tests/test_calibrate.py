@@ -98,7 +98,8 @@ def test_sobol_indices_of_a_one_parameter_output(cli, tmp_path: Path) -> None:  
     a = {r["parameter"]: r for r in rows if r["output"] == "a@2015-04-11"}
     p = math.exp(-att * days)
     var_y = ((50 - 10) / att * (1 - p)) ** 2 / 12
-    var_noise = (500 * p * (1 - p) + 30 / att * (1 - p)) / reps  # binomial survivors + Poisson recruits at the mean rate
+    # binomial survivors + Poisson recruits at the mean rate
+    var_noise = (500 * p * (1 - p) + 30 / att * (1 - p)) / reps
     noise = var_noise / var_y
     # pooled over ~1,000 runs of 100 replicates, the noise estimate's relative sd is well under 1%
     assert float(a["flows.ra.rate"]["noise_floor"]) == pytest.approx(noise, rel=0.05)

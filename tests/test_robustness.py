@@ -179,3 +179,14 @@ def test_fuzzed_scenarios_run_or_exit_2(tmp_path: Path, text: str) -> None:
     if result.exit_code == 0:
         args = ["run", str(path), "--out", str(tmp_path / "out"), "--workers", "1"]
         _check(runner.invoke(app, args), args)
+
+
+def test_a_line_separator_in_a_value_keeps_the_message_on_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by the fuzz test: `observations: "\\x1e"` printed a path that splitlines() breaks in two."""
+    data = scenario_dict(30, observations="a\x1eb\u2028c.csv")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=False))
+    result = cli("validate", path)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "does not exist" in result.stderr
