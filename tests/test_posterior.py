@@ -129,3 +129,35 @@ def test_model_comparison_recovers_the_generating_scenario(cli, tmp_path: Path) 
         rows = {r["scenario"]: r for r in csv.DictReader(fh)}
     assert float(rows["a"]["probability"]) > 0.99
     assert "Models compared" in result.stdout
+
+
+def test_calibration_is_identical_for_any_worker_count_and_after_resume(cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path = poisson_scenario(tmp_path, 400, 560, None, "a")
+    args = ("--param", "flows.r.rate=5:30", "--draws", "3000", "--particles", "300")
+    files = []
+    for workers in ("1", "2"):
+        result = cli("calibrate", path, *args, "--workers", workers, "--out", tmp_path / workers)
+        assert result.exit_code == 0, result.output
+        files.append((tmp_path / workers / "a/posterior.csv").read_bytes())
+    assert files[0] == files[1]
+    # interrupted after its third round, then resumed: the finished rounds are reused, the result is the same
+    real = calibration.sweep.execute
+    calls = {"n": 0, "reused": 0}
+
+    def flaky(job, store, **kw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 4 and not kw.get("resume"):
+            raise KeyboardInterrupt
+        outcome = real(job, store, **kw)
+        calls["reused"] += outcome.reused
+        return outcome
+
+    monkeypatch.setattr(calibration.sweep, "execute", flaky)
+    result = cli("calibrate", path, *args, "--out", tmp_path / "r")
+    assert result.exit_code == 130
+    assert not (tmp_path / "r/a/posterior.csv").exists()
+    result = cli("calibrate", path, *args, "--resume", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert calls["reused"] >= 3
+    assert (tmp_path / "r/a/posterior.csv").read_bytes() == files[0]
