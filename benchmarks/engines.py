@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flowsim.runner import simulate
-from flowsim.scenario import load_scenario
+from flowsim.experiments.executor import simulate
+from flowsim.model.scenario import load_scenario
 
 sys.path.insert(0, str(Path(__file__).parent))
 from step_vs_naive import A0, ATTRITION, B0, DAYS, FRACTION, LAM_A, LAM_B, naive_replicate

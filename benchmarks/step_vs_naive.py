@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from flowsim.runner import simulate
-from flowsim.scenario import load_scenario
+from flowsim.experiments.executor import simulate
+from flowsim.model.scenario import load_scenario
 
 HERE = Path(__file__).parent
 DAYS = 365

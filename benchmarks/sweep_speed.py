@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flowsim import batch
+from flowsim import api as batch
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,5 @@
 """`python -m flowsim` runs the command line."""
 
-from .launch import main
+from flowsim.cli.launch import main
 
 main()

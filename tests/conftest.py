@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from flowsim.cli import app
-from flowsim.scenario import Scenario
+from flowsim.cli.main import app
+from flowsim.model.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

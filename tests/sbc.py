@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flowsim import batch, runner
-from flowsim import calibrate as calibration
+from flowsim import api as batch
+from flowsim.experiments import calibrate as calibration
+from flowsim.experiments import executor as runner
 
 from .conftest import scenario_dict, write
 

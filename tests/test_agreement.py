@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from flowsim.runner import simulate
-from flowsim.scenario import Scenario, load_scenario
+from flowsim.experiments.executor import simulate
+from flowsim.model.scenario import Scenario, load_scenario
 
 from .conftest import ROOT, make
 

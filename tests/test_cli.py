@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flowsim import results
+from flowsim.outputs import results
 
 from .conftest import ROOT, scenario_dict, write
 

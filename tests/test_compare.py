@@ -11,8 +11,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from flowsim import compare
-from flowsim.scenario import Observation
+from flowsim.model.scenario import Observation
+from flowsim.outputs import compare
 
 from .conftest import ROOT, scenario_dict, write
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from flowsim.runner import simulate
+from flowsim.experiments.executor import simulate
 
 from .conftest import make
 

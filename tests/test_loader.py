@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from flowsim.distributions import Distribution
-from flowsim.errors import InputError
-from flowsim.observations import load_observations
-from flowsim.scenario import load_scenario
+from flowsim.model.distributions import Distribution
+from flowsim.model.errors import InputError
+from flowsim.model.observations import load_observations
+from flowsim.model.scenario import load_scenario
 
 from .conftest import ROOT, scenario_dict, write
 

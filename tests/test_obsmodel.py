@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowsim import compare, obsmodel
-from flowsim.scenario import Observation
+from flowsim.model import obsmodel
+from flowsim.model.scenario import Observation
+from flowsim.outputs import compare
 
 from .conftest import scenario_dict, write
 

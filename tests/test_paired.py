@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from flowsim import paired, results
-from flowsim.runner import simulate
-from flowsim.scenario import Scenario
+from flowsim.experiments import paired
+from flowsim.experiments.executor import simulate
+from flowsim.model.scenario import Scenario
+from flowsim.outputs import results
 
 from .conftest import scenario_dict, write
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from flowsim import batch
-from flowsim import calibrate as calibration
+from flowsim import api as batch
+from flowsim.experiments import calibrate as calibration
 
 from . import sbc
 from .conftest import scenario_dict, write

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flowsim.distributions import Distribution
-from flowsim.errors import InputError
-from flowsim.plan import make_plan
-from flowsim.scenario import load_scenario
+from flowsim.engines.plan import make_plan
+from flowsim.model.distributions import Distribution
+from flowsim.model.errors import InputError
+from flowsim.model.scenario import load_scenario
 
 from .conftest import scenario_dict, write
 

@@ -10,9 +10,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowsim.network import Exit, Source
-from flowsim.runner import simulate
-from flowsim.scenario import Scenario
+from flowsim.experiments.executor import simulate
+from flowsim.model.network import Exit, Source
+from flowsim.model.scenario import Scenario
 
 from .conftest import scenario_dict
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from flowsim.cli import app
+from flowsim.cli.main import app
 
 from .conftest import ROOT, scenario_dict, write
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from flowsim import sampling
+from flowsim.engines import poisson as sampling
 
 ALPHA = 1e-5
 

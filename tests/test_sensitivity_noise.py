@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowsim.sensitivity import indices
+from flowsim.experiments.sensitivity import indices
 
 from .conftest import scenario_dict, write
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowsim import design, sweep
-from flowsim.errors import InputError
+from flowsim.experiments import design, sweep
+from flowsim.model.errors import InputError
 
 from .conftest import ROOT, scenario_dict, write
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .runner import Simulation
+from flowsim.experiments.executor import Simulation
 
 SUMMARY = ["scenario", "point", "date", "day", "region", "mean", "sd", "p05", "p25", "p50", "p75", "p95"]
 FLOWS = ["scenario", "point", "date", "day", "flow", "mean", "p05", "p50", "p95"]
@@ -203,7 +203,7 @@ def make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from .errors import NO_VALUE, InputError, Origin
+        from flowsim.model.errors import NO_VALUE, InputError, Origin
 
         raise InputError(Origin(str(folder)), "--out", NO_VALUE,
                          f"cannot create the results folder: {exc.strerror or exc}") from None

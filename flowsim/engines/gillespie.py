@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-from .engine import Midnight, Outcome
-from .plan import DatedAction, Plan, RemoveCount, RemoveShare, ScaleParam, SetParam
+from flowsim.engines.plan import DatedAction, Plan, RemoveCount, RemoveShare, ScaleParam, SetParam
+from flowsim.engines.step import Midnight, Outcome
 
 
 class EventEngine:

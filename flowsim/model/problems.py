@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from .errors import NO_VALUE, InputError
-from .yamlsource import FieldPath, Located
+from flowsim.model.errors import NO_VALUE, InputError
+from flowsim.model.yamlsource import FieldPath, Located
 
 
 def pretty_path(data: Any, path: FieldPath) -> str:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .distributions import Distribution, Number
-from .network import Network
-from .scenario import Scenario
+from flowsim.model.distributions import Distribution, Number
+from flowsim.model.network import Network
+from flowsim.model.scenario import Scenario
 
 
 @dataclass(frozen=True)

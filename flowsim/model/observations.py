@@ -16,10 +16,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .errors import NO_VALUE, InputError, Origin
-from .problems import problem
-from .scenario import Observation, Scenario, observation_rules
-from .yamlsource import Located, read_text
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.problems import problem
+from flowsim.model.scenario import Observation, Scenario, observation_rules
+from flowsim.model.yamlsource import Located, read_text
 
 COLUMNS = ("date", "region", "low", "high", "value", "source")
 OPTIONAL = ("sigma", "group", "bias", "note")

@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 
-from .scenario import Observation
+from flowsim.model.scenario import Observation
 
 Z90 = 1.6448536269514722
 """Standard normal 95% quantile: a 90% interval spans 2 * Z90 standard deviations."""

@@ -18,11 +18,11 @@ from typing import Literal
 
 import numpy as np
 
-from . import paths
-from .distributions import Distribution, check_args
-from .errors import NO_VALUE, InputError, Origin
-from .scenario import Scenario, validate
-from .yamlsource import Located
+from flowsim.model import parameters as paths
+from flowsim.model.distributions import Distribution, check_args
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.scenario import Scenario, validate
+from flowsim.model.yamlsource import Located
 
 Method = Literal["grid", "random", "lhs", "sobol"]
 METHODS: tuple[Method, ...] = ("grid", "random", "lhs", "sobol")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import make_folder
+from flowsim.outputs.results import make_folder
 
 
 class ChunkStore:

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 
-from .errors import NO_VALUE, InputError, Origin
-from .yamlsource import read_text
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.yamlsource import read_text
 
 MAX_VALUE = 1e9
 """Largest magnitude accepted anywhere; larger numbers are almost surely typos."""

@@ -5,17 +5,13 @@ from __future__ import annotations
 import signal
 import sys
 
-INTERRUPTED = "interrupted: the run in progress left no result files"
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+from flowsim.cli.signals import INTERRUPTED, terminate
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops as cleanly as Ctrl-C
+    signal.signal(signal.SIGTERM, terminate)
     try:
-        from .cli import app
+        from flowsim.cli.main import app
     except KeyboardInterrupt:
         sys.stderr.write(INTERRUPTED + "\n")
         raise SystemExit(130) from None

@@ -16,10 +16,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .engine import MeanFieldEngine, Outcome, StepEngine
-from .event import EventEngine
-from .plan import Plan, make_plan, record_days
-from .scenario import Scenario
+from flowsim.engines.gillespie import EventEngine
+from flowsim.engines.plan import Plan, make_plan, record_days
+from flowsim.engines.step import MeanFieldEngine, Outcome, StepEngine
+from flowsim.model.scenario import Scenario
 
 
 class Engine(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import InputError, Origin
+from flowsim.model.errors import InputError, Origin
 
 BYTES_PER_CELL = 8 * 3
 """int64 populations and flow counts per lane, record and region/flow, plus statistics and a copy."""

@@ -21,14 +21,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import __version__, compare, obsmodel, results
-from .chunkstore import ChunkStore
-from .design import Design
-from .engine import StepEngine
-from .errors import InputError, Origin
-from .plan import counter_names, make_plan
-from .runner import BLOCK, quiet_worker, stopping
-from .scenario import Observation, Scenario
+from flowsim import __version__
+from flowsim.engines.plan import counter_names, make_plan
+from flowsim.engines.step import StepEngine
+from flowsim.experiments.chunkstore import ChunkStore
+from flowsim.experiments.design import Design
+from flowsim.experiments.executor import BLOCK, quiet_worker, stopping
+from flowsim.model import obsmodel
+from flowsim.model.errors import InputError, Origin
+from flowsim.model.scenario import Observation, Scenario
+from flowsim.outputs import compare, results
 
 CHUNK_LANES = 8192
 SWEEP_STREAM = 7_000_002

@@ -27,16 +27,19 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import batch, results, sweep, tables
-from . import calibrate as calibration
-from . import paired as pairing
-from . import sensitivity as sens
-from .compare import TOLERANCE, Settings
-from .design import METHODS
-from .errors import NO_VALUE, InputError, Origin
-from .launch import INTERRUPTED
-from .plot import plot_folder, result_folders
-from .scenario import Scenario
+from flowsim import api as batch
+from flowsim.cli import tables
+from flowsim.cli.signals import INTERRUPTED
+from flowsim.experiments import calibrate as calibration
+from flowsim.experiments import paired as pairing
+from flowsim.experiments import sensitivity as sens
+from flowsim.experiments import sweep
+from flowsim.experiments.design import METHODS
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.scenario import Scenario
+from flowsim.outputs import results
+from flowsim.outputs.compare import TOLERANCE, Settings
+from flowsim.outputs.plot import plot_folder, result_folders
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
@@ -482,9 +485,3 @@ def _progress() -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err, transient=True,
     )
-
-
-def main() -> None:
-    from .launch import main as launch
-
-    launch()

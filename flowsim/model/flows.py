@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .distributions import Fraction, NonNegative
-from .network import Exit, Primitive, Source, Split
+from flowsim.model.distributions import Fraction, NonNegative
+from flowsim.model.network import Exit, Primitive, Source, Split
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
 Delay = Annotated[int, Field(ge=0, le=3650, description="days in transit")]

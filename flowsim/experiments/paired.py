@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from . import results
-from .errors import NO_VALUE, InputError, Origin
-from .runner import Simulation
-from .scenario import Scenario
+from flowsim.experiments.executor import Simulation
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.scenario import Scenario
+from flowsim.outputs import results
 
 FILE = "differences.csv"
 COLUMNS = ["scenario_a", "scenario_b", "date", "day", "region", "mean", "p05", "p50", "p95"]

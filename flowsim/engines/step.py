@@ -21,8 +21,8 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
-from . import sampling
-from .plan import Action, DatedAction, Plan, RemoveCount, RemoveShare, ScaleParam, SetParam
+from flowsim.engines import poisson as sampling
+from flowsim.engines.plan import Action, DatedAction, Plan, RemoveCount, RemoveShare, ScaleParam, SetParam
 
 
 @dataclass

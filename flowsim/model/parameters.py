@@ -10,9 +10,9 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import NO_VALUE, InputError, Origin
-from .flows import NUMERIC_FIELDS
-from .yamlsource import FieldPath, Located, parse_yaml
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.flows import NUMERIC_FIELDS
+from flowsim.model.yamlsource import FieldPath, Located, parse_yaml
 
 TOP_LEVEL = ("replicates", "seed", "start", "end", "report_every", "time_unit")
 

@@ -18,12 +18,21 @@ from pydantic import (
     model_validator,
 )
 
-from . import paths
-from .distributions import AnyNumber, Distribution, Fraction, NonNegative, Number, Positive, PosteriorFiles, bounds
-from .flows import FLOW_KINDS, NUMERIC_FIELDS, Flow, Name
-from .network import Network, Primitive, Split
-from .problems import first_error, problem
-from .yamlsource import Located, load_yaml
+from flowsim.model import parameters as paths
+from flowsim.model.distributions import (
+    AnyNumber,
+    Distribution,
+    Fraction,
+    NonNegative,
+    Number,
+    Positive,
+    PosteriorFiles,
+    bounds,
+)
+from flowsim.model.flows import FLOW_KINDS, NUMERIC_FIELDS, Flow, Name
+from flowsim.model.network import Network, Primitive, Split
+from flowsim.model.problems import first_error, problem
+from flowsim.model.yamlsource import Located, load_yaml
 
 
 def _date(value: Any) -> dt.date:

@@ -16,7 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .errors import NO_VALUE, InputError, Origin
+from flowsim.model.errors import NO_VALUE, InputError, Origin
 
 Key = str | int
 FieldPath = tuple[Key, ...]

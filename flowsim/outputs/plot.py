@@ -11,8 +11,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from .errors import NO_VALUE, InputError, Origin
-from .results import Staged
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.outputs.results import Staged
 
 PNG = "plot.png"
 

@@ -31,10 +31,12 @@ import numpy as np
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from . import design, paths, results, smc, sweep
-from .chunkstore import ChunkStore
-from .distributions import Distribution
-from .scenario import Scenario
+from flowsim.experiments import design, smc, sweep
+from flowsim.experiments.chunkstore import ChunkStore
+from flowsim.model import parameters as paths
+from flowsim.model.distributions import Distribution
+from flowsim.model.scenario import Scenario
+from flowsim.outputs import results
 
 ROUND_STREAM = 7_000_004
 CHUNK_LANES = 1024

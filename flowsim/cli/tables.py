@@ -7,9 +7,10 @@ import math
 import numpy as np
 from rich.table import Table
 
-from . import batch, sweep
-from .runner import Simulation
-from .scenario import Observation
+from flowsim import api as batch
+from flowsim.experiments import sweep
+from flowsim.experiments.executor import Simulation
+from flowsim.model.scenario import Observation
 
 
 def summary_table(sim: Simulation) -> Table:

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import design, sweep
-from .errors import NO_VALUE, InputError, Origin
-from .scenario import Scenario
+from flowsim.experiments import design, sweep
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.scenario import Scenario
 
 COLUMNS = ["output", "region", "date", "parameter", "S1", "S1_conf", "ST", "ST_conf", "noise_floor"]
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import obsmodel
-from .obsmodel import Measurement
-from .results import fmt
-from .runner import Simulation
-from .scenario import Observation, Scenario
+from flowsim.experiments.executor import Simulation
+from flowsim.model import obsmodel
+from flowsim.model.obsmodel import Measurement
+from flowsim.model.scenario import Observation, Scenario
+from flowsim.outputs.results import fmt
 
 COLUMNS = ["scenario", "point", "date", "region", "source", "group", "obs_low", "obs_high", "obs_value", "sigma",
            "sim_p05", "sim_p50", "sim_p95", "p_in_range", "log_score", "p_below", "p_above", "verdict"]

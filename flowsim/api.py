@@ -9,14 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import __version__, calibrate, compare, design, limits, paired, results, sensitivity, sweep
-from .chunkstore import ChunkStore
-from .errors import NO_VALUE, InputError, Origin
-from .observations import scenario_observations
-from .plan import counter_names, record_days
-from .runner import Simulation, simulate
-from .scenario import Event, Observation, Scenario, load_scenario
-from .yamlsource import Located
+from flowsim import __version__
+from flowsim.engines.plan import counter_names, record_days
+from flowsim.experiments import calibrate, design, limits, paired, sensitivity, sweep
+from flowsim.experiments.chunkstore import ChunkStore
+from flowsim.experiments.executor import Simulation, simulate
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.observations import scenario_observations
+from flowsim.model.scenario import Event, Observation, Scenario, load_scenario
+from flowsim.model.yamlsource import Located
+from flowsim.outputs import compare, results
 
 
 @dataclass

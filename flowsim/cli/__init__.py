@@ -1,0 +1,1 @@
+"""The `flowsim` command line, a thin layer over the library."""

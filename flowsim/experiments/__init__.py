@@ -1,0 +1,1 @@
+"""What is run: seeded blocks and chunks of lanes, sweeps, calibration, sensitivity, paired runs."""

@@ -1,0 +1,1 @@
+"""What comes out: result rows and files, comparison with reported figures, plots."""
