@@ -1,6 +1,6 @@
 """Calibration: the posterior of chosen parameters given the reported figures, and model comparison.
 
-The sampler is `smc.py` (pseudo-marginal SMC with adaptive tempering); this
+The sampler is `experiments/smc.py` (pseudo-marginal SMC with adaptive tempering); this
 module feeds it flowsim simulations and turns its particles into files.
 Each SMC round is one lanes job on the sweep machinery (chunks of parameter
 sets x replicates, in a pool or on Dask, kept on disk for `--resume`), seeded
@@ -11,7 +11,7 @@ Why not pyabc or ELFI: both call the simulator once per parameter set (or wrap
 a batch in their own scheduler and database), while flowsim's cost is
 simulation and it simulates thousands of sets at once as numpy lanes in
 deterministic, resumable chunks; and both are built around ABC distances,
-whereas flowsim has an explicit likelihood (`obsmodel.py`) whose unbiased
+whereas flowsim has an explicit likelihood (`model/obsmodel.py`) whose unbiased
 estimate gives an exact posterior without a tolerance.
 """
 

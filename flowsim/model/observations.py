@@ -2,7 +2,7 @@
 
 `low` or `high` may be empty for one-sided reports ("fewer than 3,000").
 Optional columns `sigma`, `group` and `bias` feed the observation model
-(`obsmodel.py`); `note` is for people. Malformed rows are InputErrors pointing
+(`model/obsmodel.py`); `note` is for people. Malformed rows are InputErrors pointing
 at line and column, like scenario errors.
 """
 

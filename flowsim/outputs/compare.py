@@ -1,6 +1,6 @@
 """Simulated populations against reported figures: rows of comparison.csv and a score.
 
-Everything here reads reports through the observation model (`obsmodel.py`):
+Everything here reads reports through the observation model (`model/obsmodel.py`):
 - `p_in_range` is the share of replicates whose population on that date is in
   the reported range (a point value v stands for v(1 +- tolerance)); it is
   descriptive only.
