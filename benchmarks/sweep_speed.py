@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flowsim import api as batch
+from flowsim.experiments import runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,13 +23,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        opts = batch.RunOptions(replicates=args.replicates, out=Path(tmp), workers=args.workers)
-        item = batch.load(ROOT / "scenarios/diversion.yaml", opts)
-        req = batch.SweepRequest(["flows.divert.fraction=0:0.5", "flows.recruit_is.rate.uniform.1=1200:2500",
+        opts = runs.RunOptions(replicates=args.replicates, out=Path(tmp), workers=args.workers)
+        item = runs.load(ROOT / "scenarios/diversion.yaml", opts)
+        req = runs.SweepRequest(["flows.divert.fraction=0:0.5", "flows.recruit_is.rate.uniform.1=1200:2500",
                                   "flows.attrition_ly.rate.uniform.0=0.01:0.03"], "lhs", args.points)
-        job = batch.plan_sweep(item, opts, req)
+        job = runs.plan_sweep(item, opts, req)
         t0 = time.perf_counter()
-        done = batch.run_sweep(item, opts, req, job)
+        done = runs.run_sweep(item, opts, req, job)
         wall = time.perf_counter() - t0
         sizes = {p.name: p.stat().st_size for p in done.folder.iterdir() if p.is_file()}
     lanes = job.n_points * job.replicates

@@ -1,315 +1,167 @@
-"""Run scenario files end to end: load, simulate, write the result folder."""
+"""The Python API, for notebooks and scripts: the same runs as the command line, returned as data.
+
+Nothing is written unless you call `Results.write`. Mistakes raise the same
+located `InputError` the command line prints (its `.message` is that line).
+
+    >>> import flowsim
+    >>> res = flowsim.run("scenarios/diversion.yaml", replicates=200)
+    >>> res.summary.query("region == 'libya'").tail(1)      # a pandas DataFrame with real dates
+    >>> res.to_xarray()                                      # population (point, replicate, date, region)
+    >>> res.write("results/diversion", format="parquet")
+"""
 
 from __future__ import annotations
 
-import hashlib
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from flowsim import __version__
-from flowsim.engines.plan import counter_names, record_days
-from flowsim.experiments import calibrate, design, limits, paired, sensitivity, sweep
-from flowsim.experiments.chunkstore import ChunkStore
-from flowsim.experiments.executor import Simulation, simulate
-from flowsim.model.errors import NO_VALUE, InputError, Origin
-from flowsim.model.observations import scenario_observations
-from flowsim.model.scenario import Event, Observation, Scenario, load_scenario
-from flowsim.model.yamlsource import Located
-from flowsim.outputs import compare, results
+from flowsim.experiments import calibrate as calibration
+from flowsim.experiments import paired as pairing
+from flowsim.experiments import runs
+from flowsim.experiments import sensitivity as sens
+from flowsim.outputs import compare as comparing
+from flowsim.outputs.results import Results
 
-
-@dataclass
-class RunOptions:
-    replicates: int | None = None
-    seed: int | None = None
-    overrides: list[str] = field(default_factory=list)
-    out: Path = Path("results")
-    trajectories: bool = False
-    engine: str = "step"
-    workers: int = 1
-    comparison: compare.Settings = field(default_factory=compare.Settings)
+Source = "str | os.PathLike[str] | runs.Loaded"
 
 
-@dataclass
-class Loaded:
-    """A validated scenario with its file and reported figures."""
-
-    path: Path
-    scenario: Scenario
-    observations: list[Observation]
-    notes: list[str]
-    located: Located
-
-    @property
-    def replicates(self) -> int:
-        return self.scenario.replicates
-
-    def folder(self, out: Path) -> Path:
-        return out / self.scenario.name
+def load(source: str | os.PathLike[str], set: Mapping[str, Any] | None = None,
+         *, observations: str | os.PathLike[str] | None = None) -> runs.Loaded:
+    """A checked scenario from a YAML file (with `--set`-style overrides), ready to run."""
+    return _load(source, _options(set=set), observations)
 
 
-def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Loaded:
-    """Load and check one scenario with the run options applied (no simulation yet)."""
-    overrides = list(opts.overrides)
-    if opts.replicates is not None:
-        overrides.append(f"replicates={opts.replicates}")
-    if opts.seed is not None:
-        overrides.append(f"seed={opts.seed}")
-    scenario, located = load_scenario(path, overrides)
-    obs, notes = scenario_observations(scenario, located, path.parent, observations)
-    for text in opts.overrides:
-        note = scenario.overridden_by_events(text.partition("=")[0].strip())
-        if note:
-            notes.append(note)
-    if scenario.sweep is not None:  # a scenario file is wrong or not, whichever command reads it
-        built = design.build(design.axes_from_scenario(scenario, located), scenario.sweep.method,
-                             scenario.sweep.samples, scenario.seed)
-        design.check(built, scenario, located)
-    return Loaded(path, scenario, obs, notes, located)
+def _options(*, set: Mapping[str, Any] | None = None, replicates: int | None = None,
+             seed: int | None = None, engine: str = "step", workers: int = 1, trajectories: bool = False,
+             tolerance: float = comparing.TOLERANCE) -> runs.RunOptions:
+    overrides = [f"{k}={json.dumps(v, default=str)}" for k, v in (set or {}).items()]
+    return runs.RunOptions(replicates, seed, overrides, Path("results"), trajectories, engine, max(1, workers),
+                           comparing.Settings(tolerance))
 
 
-@dataclass
-class Outcome:
-    """A finished run: the simulation, where it was written, and its comparison."""
-
-    sim: Simulation
-    folder: Path
-    comparison: list[compare.Row]
-    score: compare.Score | None
-
-
-def load_all(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
-    """Load several scenarios; two that would write to the same result folder are a mistake."""
-    loaded: list[Loaded] = []
-    for path in paths:
-        item = load(path, opts, observations)
-        twin = next((x for x in loaded if x.scenario.name == item.scenario.name), None)
-        if twin is not None:
-            raise InputError(item.located.origin(("name",)), "name", item.scenario.name,
-                             f"is also the name of {twin.path}; both would write to {item.folder(opts.out)}")
-        loaded.append(item)
-    return loaded
+def _load(source: Any, opts: runs.RunOptions, observations: Any = None) -> runs.Loaded:
+    obs = Path(observations) if observations is not None else None
+    if isinstance(source, runs.Loaded):
+        if not opts.overrides and opts.replicates is None and opts.seed is None and obs is None:
+            return source
+        source = source.path
+    return runs.load(Path(source), opts, obs)
 
 
-def load_paired(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
-    """Load A (the first) and each B with A's seed, for common random numbers (see paired.py)."""
-    loaded = load_all(paths, opts, observations)
-    if len(loaded) < 2:
-        raise InputError(Origin("command line --paired"), "paired", NO_VALUE,
-                         "needs two or more scenarios: the reference A, then each B to difference with it")
-    ref = loaded[0]
-    same_seed = replace(opts, seed=ref.scenario.seed)
-    for item in loaded[1:]:
-        paired.check(ref.path, ref.scenario, item.path, item.scenario)
-    return [ref, *(load(item.path, same_seed, observations) for item in loaded[1:])]
+def run(scenario: Any, *, replicates: int | None = None, seed: int | None = None, engine: str = "step",
+        workers: int = 1, trajectories: bool = False, set: Mapping[str, Any] | None = None,
+        observations: str | os.PathLike[str] | None = None, tolerance: float = comparing.TOLERANCE) -> Results:
+    """Simulate a scenario (a path or a `load`ed one): summary, flows, parameters, comparison (and trajectories)."""
+    opts = _options(set=set, replicates=replicates, seed=seed, engine=engine, workers=workers,
+                    trajectories=trajectories, tolerance=tolerance)
+    return runs.simulate_item(_load(scenario, opts, observations), opts)
 
 
-def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Outcome:
-    """Simulate one loaded scenario and write its result folder atomically."""
-    s = item.scenario
-    extra = [s.day_of(o.date) for o in item.observations]
-    limits.check_run(str(item.path), s.replicates, len(record_days(s, extra)), len(s.regions), len(counter_names(s)),
-                     opts.trajectories)
-    t0 = time.perf_counter()
-    sim = simulate(
-        s,
-        extra_days=extra,
-        workers=opts.workers,
-        progress=progress,
-        engine=opts.engine,
-    )
-    wall = time.perf_counter() - t0
-    rows, group_scores = compare.compare(sim, item.observations, opts.comparison)
-    score = compare.score(rows, group_scores) if rows else None
-    folder = item.folder(opts.out)
-    with results.Staged(folder) as out:
-        out.lines("summary.csv", results.SUMMARY, results.summary_rows(sim))
-        out.lines("flows.csv", results.FLOWS, results.flow_rows(sim))
-        header = results.parameter_header([sim])
-        out.csv("parameters.csv", header, results.parameter_rows([sim], header))
-        if opts.trajectories:
-            out.lines("trajectories.csv", results.TRAJECTORIES, results.trajectory_rows(sim))
-        if rows:
-            out.csv("comparison.csv", compare.COLUMNS, compare.csv_rows(sim, rows))
-        out.remove(*results.RUN_FILES, paired.FILE)  # a paired compare writes differences.csv afterwards
-        out.json("run.json", metadata(item, opts, wall, score))
-        out.commit()
-    return Outcome(sim, folder, rows, score)
+def compare(*scenarios: Any, observations: str | os.PathLike[str] | None = None,
+            tolerance: float = comparing.TOLERANCE, paired: bool = False, replicates: int | None = None,
+            seed: int | None = None, workers: int = 1) -> list[Results]:
+    """Run scenarios against their reported figures; with `paired`, each later one gets `differences` against the first.
 
-
-def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score | None) -> dict[str, object]:
-    s = item.scenario
-    return {
-        "flowsim_version": __version__,
-        "scenario": s.name,
-        "scenario_file": str(item.path),
-        "scenario_sha256": hashlib.sha256(item.path.read_bytes()).hexdigest(),
-        "command_line": " ".join(["flowsim", *sys.argv[1:]]),
-        "overrides": opts.overrides,
-        "seed": s.seed,
-        "replicates": s.replicates,
-        "engine": opts.engine,
-        "workers": opts.workers,
-        "wall_time_s": round(wall, 3),
-        "events": [
-            {"date": e.date.isoformat(), "label": e.label() if e.shock or e.name else _describe(e)}
-            for e in s.events
-        ],
-        "observations": [o.model_dump(mode="json") for o in item.observations],
-        "comparison": None if score is None else {
-            "observations": score.observations,
-            "groups": score.groups,
-            "consistent": score.consistent,
-            "log_score": round(score.log_score, 6),
-            "tolerance": opts.comparison.tolerance,
-        },
-    }
-
-
-def _describe(e: Event) -> str:
-    change = e.set if e.set is not None else e.scale or {}
-    verb = "set" if e.set is not None else "scale"
-    return f"{verb} " + ", ".join(f"{k.removeprefix('flows.')}" for k in change)
-
-
-@dataclass
-class SweepRequest:
-    params: list[str]
-    method: str | None = None
-    samples: int | None = None
-    scheduler: str | None = None
-    resume: bool = False
-
-
-@dataclass
-class SweepDone:
-    job: sweep.Job
-    outcome: sweep.Outcome
-    folder: Path
-    scored: list[tuple[float, list[str]]]
-    failed: list[int]
-    errors: list[Path]
-
-
-def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> sweep.Job:
-    """Build and check the design (user errors surface here, before anything runs)."""
-    s = item.scenario
-    axes = [design.parse_param(t) for t in req.params] or design.axes_from_scenario(s, item.located)
-    method = req.method or (s.sweep.method if s.sweep else "grid")
-    samples = req.samples or (s.sweep.samples if s.sweep else 64)
-    built = design.build(axes, method, samples, s.seed)  # type: ignore[arg-type]
-    design.check(built, s, item.located)
-    _event_notes(item, built)
-    days = record_days(s, [s.day_of(o.date) for o in item.observations])
-    job = sweep.Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
-    _guard(job, item)
-    return job
-
-
-def _event_notes(item: Loaded, built: design.Design) -> None:
-    for a in built.axes:
-        note = item.scenario.overridden_by_events(design.split_path(item.scenario, a.path)[0])
-        if note:
-            item.notes.append(note)
-
-
-def _guard(job: sweep.Job, item: Loaded) -> None:
-    s = job.scenario
-    limits.check_sweep(str(item.path), job.n_points, job.replicates, job.per_chunk * job.replicates, len(job.days),
-                       len(s.regions), len(counter_names(s)) if job.mode == "full" else 0)
-
-
-def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: sweep.Job,
-              advance: Callable[[int], None] = lambda n: None) -> SweepDone:
-    folder = item.folder(opts.out)
-    store = ChunkStore(folder, job.fingerprint())
-    t0 = time.perf_counter()
-    outcome = sweep.execute(job, store, workers=opts.workers, scheduler=req.scheduler, resume=req.resume,
-                            advance=advance)
-    wall = time.perf_counter() - t0
-    failed = sweep.failed_points(job, outcome)
-    meta = metadata(item, opts, wall, None)
-    meta.update({
-        "sweep": {"method": job.design.method, "parameters": job.design.names, "points": job.n_points,
-                  "points_per_chunk": job.per_chunk, "chunks": len(job.chunks()),
-                  "chunks_reused": outcome.reused, "scheduler": req.scheduler},
-        "failed_points": failed,
-    })
-    with results.Staged(folder) as out:
-        scored = sweep.write(job, outcome, out, meta)
-        out.commit()
-    errors = [store.error_path(i) for i in sorted(outcome.failures)]
-    return SweepDone(job, outcome, folder, scored, failed, errors)
-
-
-def execute_job(item: Loaded, opts: RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
-                resume: bool, advance: Callable[[int], None]) -> tuple[sweep.Outcome, list[Path], float]:
-    """Run a lanes job (calibration draws, sensitivity samples) on the sweep machinery."""
-    store = ChunkStore(item.folder(opts.out), job.fingerprint(), kind)
-    t0 = time.perf_counter()
-    outcome = sweep.execute(job, store, workers=opts.workers, scheduler=scheduler, resume=resume, advance=advance)
-    errors = [store.error_path(i) for i in sorted(outcome.failures)]
-    return outcome, errors, time.perf_counter() - t0
-
-
-def scope_of(param: str) -> tuple[str | None, str]:
-    """`NAME/PATH=lo:hi` -> (NAME, `PATH=lo:hi`); a plain `PATH=lo:hi` is for every scenario."""
-    head, sep, rest = param.partition("=")
-    name, slash, path = head.partition("/")
-    return (name.strip(), path + sep + rest) if slash else (None, param)
-
-
-def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicates: int,
-                     only_known: bool = False) -> sweep.Job:
-    """The base job of a calibration: its design is the prior box (uniform priors from PATH=lo:hi).
-
-    With `only_known`, parameters the scenario does not have are left out (model
-    comparison calibrates each scenario's own parameters). `NAME/PATH=lo:hi` is a
-    prior for scenario NAME only.
+    Each Results has `.comparison` (per observation) and `.meta["comparison"]` (the score).
     """
-    s = item.scenario
-    if not item.observations:
-        raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
-                         "calibration needs reported figures: add `observations:` or pass --observations")
-    if not params:
-        raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
-    mine = [plain for scope, plain in map(scope_of, params) if scope in (None, s.name)]
-    if not mine:
-        raise InputError(Origin(str(item.path)), "param", ", ".join(params),
-                         "none of these priors is for this scenario")
-    axes = [design.parse_param(t) for t in mine]
-    for a in axes:
-        if a.values is not None:
-            raise InputError(a.origin, a.path, NO_VALUE, "a prior is a range: write PATH=lo:hi")
-    if only_known:
-        axes = [a for a in axes if design.split_path(s, a.path)[0]]
-        if not axes:
-            raise InputError(Origin(str(item.path)), "param", ", ".join(params),
-                             "none of these parameters is in this scenario")
-    built = calibrate.prior_design(axes)
-    design.check(built, s, item.located)
-    _event_notes(item, built)
-    days = record_days(s, [s.day_of(o.date) for o in item.observations])
-    job = sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores",
-                    chunk_lanes=calibrate.CHUNK_LANES)
-    _guard(job, item)
-    return job
+    opts = _options(replicates=replicates, seed=seed, workers=workers, tolerance=tolerance)
+    paths = [Path(s.path if isinstance(s, runs.Loaded) else s) for s in scenarios]
+    obs = Path(observations) if observations is not None else None
+    loaded = (runs.load_paired if paired else runs.load_all)(paths, opts, obs)
+    out = [runs.simulate_item(item, opts) for item in loaded]
+    if paired:
+        for res in out[1:]:
+            diff = pairing.differences(out[0].extra["simulation"], res.extra["simulation"])
+            res.tables["differences"] = pairing.to_table(diff)
+    return out
 
 
-def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples: int, replicates: int,
-                     outputs: list[str]) -> tuple[sweep.Job, list[sensitivity.Output]]:
-    s = item.scenario
-    if not params:
-        raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
-    outs = [sensitivity.parse_output(t, s) for t in outputs] or [
-        sensitivity.Output(f"{r}@{s.end.isoformat()}", r, s.end) for r in s.regions]
-    built = sensitivity.saltelli([design.parse_param(t) for t in params], samples, s.seed)
-    design.check(built, s, item.located)
-    _event_notes(item, built)
-    days = record_days(s, [s.day_of(o.date) for o in outs if o.date is not None])
-    job = sweep.Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means")
-    _guard(job, item)
-    return job, outs
+def sweep(scenario: Any, params: Sequence[str] = (), *, method: str | None = None, samples: int | None = None,
+          replicates: int | None = None, seed: int | None = None, workers: int = 1, scheduler: str | None = None,
+          set: Mapping[str, Any] | None = None, tolerance: float = comparing.TOLERANCE,
+          chunks: str | os.PathLike[str] | None = None) -> Results:
+    """A parameter sweep (`params` as on the command line: "PATH=lo:hi:n", "PATH=v1,v2", "PATH=lo:hi").
+
+    Finished chunks go to `chunks` (a folder; default a temporary one removed afterwards).
+    """
+    opts = _options(set=set, replicates=replicates, seed=seed, workers=workers, tolerance=tolerance)
+    item = _load(scenario, opts)
+    req = runs.SweepRequest(list(params), method, samples, scheduler, resume=False)
+    job = runs.plan_sweep(item, opts, req)
+    with _scratch(chunks) as folder:
+        opts.out = folder
+        done = runs.run_sweep(item, opts, req, job, write=False)
+    if done.failed:
+        raise RuntimeError(f"{len(done.failed)} sweep points failed; see {done.errors[:3]}")
+    return done.results
+
+
+def calibrate(*scenarios: Any, params: Sequence[str], draws: int = 20_000, particles: int = 1000,
+              replicates: int = 4, seed: int | None = None, workers: int = 1,
+              tolerance: float = comparing.TOLERANCE, observations: str | os.PathLike[str] | None = None,
+              chunks: str | os.PathLike[str] | None = None) -> list[Results]:
+    """The posterior of `params` ("PATH=lo:hi" uniform priors; "NAME/PATH=lo:hi" for one scenario) per scenario.
+
+    Each Results has `.posterior` (one row per particle, with `weight`), the
+    file `calibrated.yaml`, and `.meta["calibration"]` (ESS, log evidence and its
+    Monte Carlo error, the stages). With several scenarios, `.meta["model_probability"]`
+    is each one's posterior probability (equal prior odds) and its Monte Carlo error.
+    """
+    opts = _options(seed=seed, workers=workers, tolerance=tolerance)
+    obs = Path(observations) if observations is not None else None
+    paths = [Path(s.path if isinstance(s, runs.Loaded) else s) for s in scenarios]
+    loaded = runs.load_all(paths, opts, obs)
+    several = len(loaded) > 1
+    out = []
+    with _scratch(chunks) as folder:
+        for item in loaded:
+            job = runs.plan_calibration(item, opts, list(params), replicates, only_known=several)
+            cal = calibration.run(job, folder / item.scenario.name, particles=particles, draws=draws,
+                                  workers=workers)
+            meta = runs.metadata(item, opts, 0.0, None)
+            out.append(calibration.to_results(item, opts, cal, particles, draws, replicates, meta))
+    if several:
+        probs = calibration.model_probabilities([r.meta["calibration"]["log_evidence"] for r in out],
+                                                [r.meta["calibration"]["log_evidence_se"] for r in out])
+        for res, (p, se) in zip(out, probs, strict=True):
+            res.meta["model_probability"] = {"probability": p, "se": se}
+    return out
+
+
+def sensitivity(scenario: Any, params: Sequence[str], *, samples: int = 256, replicates: int = 20,
+                outputs: Sequence[str] = (), seed: int | None = None, workers: int = 1,
+                chunks: str | os.PathLike[str] | None = None) -> Results:
+    """Sobol indices (S1, ST with 95% intervals, noise floor) of the expected output; `.frame("sensitivity")`."""
+    opts = _options(seed=seed, workers=workers)
+    item = _load(scenario, opts)
+    job, outs = runs.plan_sensitivity(item, opts, list(params), samples, replicates, list(outputs))
+    sens.check_replicates(replicates)
+    with _scratch(chunks) as folder:
+        opts.out = folder
+        outcome, errors, _ = runs.execute_job(item, opts, job, "sensitivity", None, False, lambda n: None)
+    if outcome.failures:
+        raise RuntimeError(f"{len(outcome.failures)} sensitivity chunks failed; see {errors[:3]}")
+    rows = sens.analyse(job, outcome, outs, item.scenario.seed)
+    return Results(item.scenario.name, {"sensitivity": sens.to_table(rows)})
+
+
+class _scratch:
+    """A folder for chunk files: the given one, or a temporary one removed afterwards."""
+
+    def __init__(self, given: str | os.PathLike[str] | None) -> None:
+        self.given = Path(given) if given is not None else None
+        self.tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> Path:
+        if self.given is not None:
+            return self.given
+        self.tmp = tempfile.TemporaryDirectory(prefix="flowsim-")
+        return Path(self.tmp.name)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()

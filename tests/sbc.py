@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flowsim import api as batch
 from flowsim.experiments import calibrate as calibration
 from flowsim.experiments import executor as runner
+from flowsim.experiments import runs
 
 from .conftest import scenario_dict, write
 
@@ -50,7 +50,7 @@ def scenario(observations: list[dict[str, object]] | None = None, **values: floa
 def reports(truth: tuple[float, float], rng: np.random.Generator, folder: Path, seed: int) -> list[dict[str, object]]:
     """One flowsim trajectory at the truth, read through the observation model."""
     path = write(folder, scenario(rate=truth[0], attrition=truth[1]), "truth.yaml")
-    item = batch.load(path, batch.RunOptions(seed=seed))
+    item = runs.load(path, runs.RunOptions(seed=seed))
     sim = runner.simulate(item.scenario)
     out = []
     for day in REPORT_DAYS:
@@ -71,9 +71,9 @@ def trial(args: tuple[int, Path, int, int, int]) -> Trial:
     folder.mkdir(parents=True, exist_ok=True)
     obs = reports(truth, rng, folder, seed=k)  # type: ignore[arg-type]
     path = write(folder, scenario(obs), "s.yaml")
-    opts = batch.RunOptions(seed=k)
-    item = batch.load(path, opts)
-    job = batch.plan_calibration(item, opts, [f"{p}={lo}:{hi}" for p, (lo, hi) in PRIORS.items()], replicates)
+    opts = runs.RunOptions(seed=k)
+    item = runs.load(path, opts)
+    job = runs.plan_calibration(item, opts, [f"{p}={lo}:{hi}" for p, (lo, hi) in PRIORS.items()], replicates)
     cal = calibration.run(job, folder / "out", particles=particles, draws=draws)
     w, pts = cal.result.weights, cal.result.points
     ranks, covered = [], []

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from flowsim.outputs import results
+from flowsim.outputs import records
+from flowsim.outputs.staging import Staged
 
 from .conftest import ROOT, scenario_dict, write
 
@@ -38,11 +39,11 @@ def test_run_writes_every_output(cli, tmp_path: Path) -> None:  # type: ignore[n
     assert sorted(p.name for p in folder.iterdir()) == [
         "flows.csv", "parameters.csv", "run.json", "summary.csv", "trajectories.csv"]
     summary = read_csv(folder / "summary.csv")
-    assert list(summary[0]) == results.SUMMARY
+    assert list(summary[0]) == records.SUMMARY
     assert {r["region"] for r in summary} == {"a", "b"}
     assert summary[-1]["date"] == "2015-03-02" and summary[-1]["day"] == "60"
     flows = read_csv(folder / "flows.csv")
-    assert list(flows[0]) == results.FLOWS
+    assert list(flows[0]) == records.FLOWS
     assert {r["flow"] for r in flows} == {"r", "d", "div", "t", "shock_a_2015-02-01"}
     params = read_csv(folder / "parameters.csv")
     assert list(params[0]) == ["point", "replicate", "flows.r.rate"]
@@ -58,7 +59,8 @@ def test_run_writes_every_output(cli, tmp_path: Path) -> None:  # type: ignore[n
 
 def test_summary_matches_trajectories(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = small(tmp_path)
-    cli("run", path, "--out", tmp_path, "--trajectories", "-n", "40")
+    result = cli("run", path, "--out", tmp_path, "--trajectories", "-n", "40")
+    assert result.exit_code == 0, result.output
     traj = read_csv(tmp_path / "test" / "trajectories.csv")
     summary = read_csv(tmp_path / "test" / "summary.csv")
     last = summary[-1]
@@ -80,8 +82,9 @@ def test_same_seed_same_bytes_whatever_the_workers(cli, tmp_path: Path) -> None:
 
 def test_seed_changes_results(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = small(tmp_path)
-    cli("run", path, "--out", tmp_path / "x", "--seed", "1")
-    cli("run", path, "--out", tmp_path / "y", "--seed", "2")
+    for out, seed in (("x", "1"), ("y", "2")):
+        result = cli("run", path, "--out", tmp_path / out, "--seed", seed)
+        assert result.exit_code == 0, result.output
     assert (tmp_path / "x/test/summary.csv").read_bytes() != (tmp_path / "y/test/summary.csv").read_bytes()
 
 
@@ -123,7 +126,7 @@ def test_stale_trajectories_are_removed(cli, tmp_path: Path) -> None:  # type: i
 def test_failed_write_leaves_no_partial_files(tmp_path: Path) -> None:
     """A crash while staging leaves neither new files nor temporaries."""
     folder = tmp_path / "r"
-    with pytest.raises(RuntimeError), results.Staged(folder) as out:
+    with pytest.raises(RuntimeError), Staged(folder) as out:
         out.csv("summary.csv", ["a"], [["1"]])
         raise RuntimeError("interrupted")
     assert list(folder.iterdir()) == []

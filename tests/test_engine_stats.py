@@ -3,8 +3,17 @@
 Each check is a z-score of the simulated mean over many replicates against the
 exact expected value (with the exact standard deviation where it is known in
 closed form, else the sample's). The threshold |z| < 4 gives a false-failure
-rate of 6.3e-5 per check for a correct engine; this file makes about 40 checks,
-so a correct engine fails a run of it about once in 400.
+rate of 6.3e-5 per check for a correct engine (two-sided normal tail at 4).
+
+This file makes 100 z-score checks (counted by running it with `zscore` wrapped,
+parametrised cases included: 7 records in each of the six one-region 60-day runs,
+12 for the diversion, 13 for the events, 14 and 15 for the two transfers, 2 for the
+diverted counts, 1 each for time units and distributions). 13 of them are at day 0,
+where every replicate holds the fixed initial number (sd 0), so they cannot fail by
+chance; 87 are random. A correct engine therefore fails a run of this file with
+probability at most 87 x 6.3e-5 = 5.5e-3, about once in 180 runs (the union bound;
+checks of the same replicates on successive days are positively correlated, so the
+true rate is somewhat lower).
 """
 
 from __future__ import annotations

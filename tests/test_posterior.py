@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from flowsim import api as batch
 from flowsim.experiments import calibrate as calibration
+from flowsim.experiments import runs
 
 from . import sbc
 from .conftest import scenario_dict, write
@@ -74,9 +74,9 @@ def exact_posterior(low: float, high: float, attrition: float | None,
 
 
 def calibrate_file(path: Path, folder: Path, particles: int, draws: int, islands: int) -> calibration.Calibration:
-    opts = batch.RunOptions()
-    item = batch.load(path, opts)
-    job = batch.plan_calibration(item, opts, ["flows.r.rate=5:30"], replicates=4)
+    opts = runs.RunOptions()
+    item = runs.load(path, opts)
+    job = runs.plan_calibration(item, opts, ["flows.r.rate=5:30"], replicates=4)
     return calibration.run(job, folder, particles=particles, draws=draws, islands=islands)
 
 

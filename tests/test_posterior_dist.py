@@ -156,7 +156,7 @@ def test_set_and_sweep_replace_a_posterior(cli, tmp_path: Path) -> None:  # type
     result = cli("sweep", path, "--param", "flows.r.rate=1,2", "--out", tmp_path / "b")
     assert result.exit_code == 0, result.output
     rows = parameters(tmp_path / "b")
-    assert {r["flows.r.rate"] for r in rows} == {"1.0", "2.0"} and len(rows) == 40
+    assert {float(r["flows.r.rate"]) for r in rows} == {1.0, 2.0} and len(rows) == 40
     result = cli("sweep", path, "--param", "flows.r.rate.posterior.0=1,2", "--out", tmp_path / "c")
     assert result.exit_code == 2 and "unknown parameter path" in result.stderr
     assert not (tmp_path / "c").exists()

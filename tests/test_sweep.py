@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -132,11 +133,29 @@ def same_files(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_identical_for_1_2_4_workers(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_identical_for_1_2_4_workers(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Every output file is byte-identical whether 1, 2 or 4 processes ran the chunks.
+
+    8 points of 4,100 replicates: more than CHUNK_LANES / 2 (4,096) lanes per point,
+    so each chunk holds one point and the sweep is 8 chunks, more than the 4 workers:
+    every pool has several chunks to share out. The chunk and worker counts are read
+    where the sweep is executed, so the test fails if that stops being so.
+    """
+    seen: list[tuple[int, int]] = []
+    real = sweep.execute
+
+    def spy(job: sweep.Job, store: Any, **kw: Any) -> Any:
+        seen.append((len(job.chunks()), kw["workers"]))
+        return real(job, store, **kw)
+
+    monkeypatch.setattr(sweep, "execute", spy)
     path = small(tmp_path)
-    for w in ("1", "2", "4"):
-        run_sweep(cli, path, tmp_path / f"w{w}", "--workers", w)
-    assert sweep.Job.__name__  # chunks: 8 points of 1500 lanes, 5 per chunk -> 2 chunks
+    for w in (1, 2, 4):
+        run_sweep(cli, path, tmp_path / f"w{w}", "--workers", str(w), "--replicates", "4100")
+        chunks, workers = seen[-1]
+        assert workers == w
+        assert chunks > workers, f"{chunks} chunks for {workers} workers: no parallelism to test"
+    assert len(seen) == 3
     same_files(tmp_path / "w1/test", tmp_path / "w2/test")
     same_files(tmp_path / "w1/test", tmp_path / "w4/test")
 

@@ -27,25 +27,50 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from flowsim import api as batch
+from flowsim import __version__, logs
 from flowsim.cli import tables
 from flowsim.cli.signals import INTERRUPTED
 from flowsim.experiments import calibrate as calibration
 from flowsim.experiments import paired as pairing
+from flowsim.experiments import runs, sweep
 from flowsim.experiments import sensitivity as sens
-from flowsim.experiments import sweep
 from flowsim.experiments.design import METHODS
 from flowsim.model.errors import NO_VALUE, InputError, Origin
-from flowsim.model.scenario import Scenario
-from flowsim.outputs import results
+from flowsim.model.scenario import Scenario, scenario_errors
+from flowsim.outputs import formats, provenance
 from flowsim.outputs.compare import TOLERANCE, Settings
 from flowsim.outputs.plot import plot_folder, result_folders
+from flowsim.outputs.staging import Staged
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
 )
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)  # pipes get full tables
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"flowsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version, help="Print the version and exit.")] = False,
+) -> None:
+    """Scenario modelling of fighter flows between regions."""
+    handler = logs.install_cli_handler(err)  # notes (logging, "flowsim") print as `note: ...` on stderr
+    provenance.set_invocation(sys.argv[1:])  # run.json's command_line
+
+    def finished() -> None:
+        logs.remove_cli_handler(handler)
+        provenance.set_invocation(None)
+
+    ctx.call_on_close(finished)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,36 +95,45 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-Scenarios = Annotated[list[Path], typer.Argument(help="Scenario YAML files.", show_default=False)]
-Replicates = Annotated[int | None, typer.Option("--replicates", "-n", min=1, help="Replicates per scenario.")]
-Seed = Annotated[int | None, typer.Option("--seed", min=0, help="Random seed (default: the scenario's).")]
-Sets = Annotated[list[str] | None, typer.Option("--set", help="Override a parameter: PATH=VALUE.")]
-Out = Annotated[Path, typer.Option("--out", help="Results folder; files go to OUT/<name>/.")]
+Scenarios = Annotated[list[Path], typer.Argument(metavar="FILE", help="Scenario YAML files.", show_default=False)]
+Replicates = Annotated[int | None, typer.Option(
+    "--replicates", "-n", min=1, metavar="N", help="Replicates per scenario.")]
+Seed = Annotated[int | None, typer.Option("--seed", min=0, metavar="N", help="Random seed (default: the scenario's).")]
+Sets = Annotated[list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="Override a parameter.")]
+Out = Annotated[Path, typer.Option("--out", metavar="DIR", help="Results folder; files go to DIR/<name>/.")]
 Workers = Annotated[
     int | None,
-    typer.Option("--workers", "-j", min=1, help="Processes for blocks of replicates (default: one per CPU)."),
+    typer.Option("--workers", "-j", min=1, metavar="N",
+                 help="Processes for blocks of replicates (default: one per CPU)."),
 ]
-Scheduler = Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT.")]
-Resume = Annotated[bool, typer.Option("--resume", help="Reuse the finished chunks of the same job.")]
+Scheduler = Annotated[str | None, typer.Option(
+    "--scheduler", metavar="ADDRESS", help="Dask scheduler address, tcp://HOST:PORT.")]
+Resume = Annotated[bool, typer.Option("--resume", metavar="", help="Reuse the finished chunks of the same job.")]
 Engine = Annotated[str, typer.Option(
-    "--engine", help="step (fast, exact daily steps), event (exact, event by event, slow), meanfield (mean path).")]
+    "--engine", metavar="step|event|meanfield",
+    help="step (fast, exact daily steps), event (exact, event by event, slow), meanfield (mean path).")]
 
 
 def _options(replicates: int | None, seed: int | None, sets: list[str] | None, out_dir: Path,
-             workers: int | None, engine: str, trajectories: bool = False) -> batch.RunOptions:
+             workers: int | None, engine: str, trajectories: bool = False, fmt: str = "csv") -> runs.RunOptions:
     if engine not in ENGINES:
         raise InputError(Origin("command line --engine"), "engine", engine, f"must be one of: {', '.join(ENGINES)}")
-    return batch.RunOptions(replicates, seed, list(sets or []), out_dir, trajectories, engine,
-                            workers or os.cpu_count() or 1)
+    if fmt not in formats.FORMATS:
+        raise InputError(Origin("command line --format"), "format", fmt,
+                         f"must be one of: {', '.join(formats.FORMATS)}")
+    return runs.RunOptions(replicates, seed, list(sets or []), out_dir, trajectories, engine,
+                           workers or os.cpu_count() or 1, format=fmt)
 
 
 ENGINES = ("step", "event", "meanfield")
 
 
-Plot = Annotated[bool, typer.Option("--plot", help="Also draw results/<name>/plot.png.")]
-ObsFile = Annotated[Path | None, typer.Option("--observations", help="Reported figures CSV to compare with.")]
+Plot = Annotated[bool, typer.Option("--plot", metavar="", help="Also draw results/<name>/plot.png.")]
+Format = Annotated[str, typer.Option("--format", metavar="csv|parquet", help="File format of the result tables.")]
+ObsFile = Annotated[Path | None, typer.Option(
+    "--observations", metavar="FILE", help="Reported figures CSV to compare with.")]
 Tolerance = Annotated[float, typer.Option(
-    "--tolerance", min=0.001, max=0.999,
+    "--tolerance", min=0.001, max=0.999, metavar="SHARE",
     help="90% half-width of a point value (and default for one-sided reports), as a share.")]
 
 
@@ -114,14 +148,15 @@ def run(
     trajectories: Annotated[bool, typer.Option("--trajectories", help="Also write every replicate's path.")] = False,
     engine: Engine = "step",
     workers: Workers = None,
+    fmt: Format = "csv",
     plot: Plot = False,
 ) -> None:
     """Simulate scenarios and write results/<name>/*.csv."""
-    opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories)
-    loaded = batch.load_all(scenarios, opts)  # every file is checked before any runs
+    opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories, fmt=fmt)
+    loaded = runs.load_all(scenarios, opts)  # every file is checked before any runs
     for item in loaded:
         done = _run(item, opts, plot)
-        out.print(tables.summary_table(done.sim))
+        out.print(tables.summary_table(done.results))
         if done.score:
             out.print(f"{done.score.consistent} of {done.score.observations} reported figures consistent; "
                       f"score {done.score.log_score:.2f} (details: flowsim compare, comparison.csv)",
@@ -141,15 +176,16 @@ def compare(
     out_dir: Out = Path("results"),
     engine: Engine = "step",
     workers: Workers = None,
+    fmt: Format = "csv",
     plot: Plot = False,
     paired: Annotated[bool, typer.Option(
         "--paired", help="Also write results/<B>/differences.csv: B minus the first scenario A, replicate by "
         "replicate; each B runs with A's seed (--seed if given, else A's) so both share random numbers.")] = False,
 ) -> None:
     """Run scenarios and compare them with reported figures; write comparison.csv; rank them."""
-    opts = _options(replicates, seed, sets, out_dir, workers, engine)
+    opts = _options(replicates, seed, sets, out_dir, workers, engine, fmt=fmt)
     opts.comparison = Settings(tolerance)
-    loaded = (batch.load_paired if paired else batch.load_all)(scenarios, opts, observations)
+    loaded = (runs.load_paired if paired else runs.load_all)(scenarios, opts, observations)
     for item in loaded:
         if not item.observations and not paired:  # paired differences need no reported figures
             skipped = f" ({'; '.join(item.notes)})" if item.notes else ""
@@ -166,10 +202,10 @@ def compare(
         finished.append(done)
         if done.comparison:
             out.print(tables.comparison_table(done))
-            out.print(f"wrote {done.folder}/comparison.csv", highlight=False)
+            out.print(f"wrote {done.folder}/comparison{formats.suffix(opts.format)}", highlight=False)
         if paired and len(finished) > 1:
             diff = pairing.differences(finished[0].sim, done.sim)
-            written = pairing.write(done.folder, diff)
+            written = pairing.write(done.folder, diff, opts.format)
             out.print(pairing.table(diff))
             out.print(f"wrote {written}", highlight=False)
     scored = [done for done in finished if done.score]
@@ -197,21 +233,22 @@ def sweep_command(
     out_dir: Out = Path("results"),
     engine: Engine = "step",
     workers: Workers = None,
+    fmt: Format = "csv",
 ) -> None:
     """Sweep parameters: every point x replicate is a lane; writes points.csv and the usual files."""
     if method is not None and method not in METHODS:
         raise InputError(Origin("command line --method"), "method", method, f"must be one of: {', '.join(METHODS)}")
     if engine != "step":
         raise InputError(Origin("command line --engine"), "engine", engine, "sweeps run on the step engine only")
-    opts = _options(replicates, seed, sets, out_dir, workers, engine)
+    opts = _options(replicates, seed, sets, out_dir, workers, engine, fmt=fmt)
     opts.comparison = Settings(tolerance)
-    item = batch.load(scenario, opts, observations)
-    req = batch.SweepRequest(list(params or []), method, samples, scheduler, resume)
-    job = batch.plan_sweep(item, opts, req)
+    item = runs.load(scenario, opts, observations)
+    req = runs.SweepRequest(list(params or []), method, samples, scheduler, resume)
+    job = runs.plan_sweep(item, opts, req)
     if scheduler:
         _check_scheduler(scheduler)
     with _points_progress(item, "sweep", job.n_points) as advance:
-        done = batch.run_sweep(item, opts, req, job, advance)
+        done = runs.run_sweep(item, opts, req, job, advance)
     out.print(tables.best_points(done, top))
     out.print(f"wrote {done.folder}/ ({job.n_points} points x {job.replicates} replicates"
               f"{f', {done.outcome.reused} chunks reused' if done.outcome.reused else ''})", highlight=False)
@@ -235,23 +272,24 @@ def calibrate(
     sets: Sets = None,
     out_dir: Out = Path("results"),
     workers: Workers = None,
+    fmt: Format = "csv",
     scheduler: Scheduler = None,
     resume: Resume = False,
 ) -> None:
     """Posterior of the parameters given the reported figures (sequential Monte Carlo); model comparison."""
-    opts = _options(None, seed, sets, out_dir, workers, "step")
+    opts = _options(None, seed, sets, out_dir, workers, "step", fmt=fmt)
     opts.comparison = Settings(tolerance)
     if draws < 2 * particles:
         raise InputError(Origin("command line --draws"), "draws", draws,
                          f"must be at least twice --particles ({particles}): the first round alone simulates "
                          "every particle")
-    loaded = batch.load_all(scenarios, opts, observations)
+    loaded = runs.load_all(scenarios, opts, observations)
     several = len(loaded) > 1
-    jobs = [batch.plan_calibration(item, opts, list(params or []), replicates, only_known=several)
+    jobs = [runs.plan_calibration(item, opts, list(params or []), replicates, only_known=several)
             for item in loaded]
     names = [item.scenario.name for item in loaded]
     for text in params or []:
-        scope, plain = batch.scope_of(text)
+        scope, plain = runs.scope_of(text)
         path = plain.partition("=")[0].strip()
         if scope is not None and scope not in names:
             raise InputError(Origin(f"--param {text}"), "param", scope,
@@ -267,7 +305,7 @@ def calibrate(
         _model_table(evidence, opts.out)
 
 
-def _calibrate_one(item: batch.Loaded, opts: batch.RunOptions, job: sweep.Job, particles: int, draws: int,
+def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: sweep.Job, particles: int, draws: int,
                    scheduler: str | None, resume: bool) -> tuple[str, float, float]:
     folder = item.folder(opts.out)
     with _points_progress(item, "calibration", draws) as advance:
@@ -281,11 +319,8 @@ def _calibrate_one(item: batch.Loaded, opts: batch.RunOptions, job: sweep.Job, p
                       "rerun with --resume to retry them", markup=False, highlight=False)
             raise typer.Exit(3) from None
     r = cal.result
-    meta = batch.metadata(item, opts, wall, None)
-    meta["calibration"] = calibration.metadata(cal, particles, draws, job.replicates)
-    with results.Staged(folder) as staged:
-        calibration.write(staged, item.path, item.scenario, opts.overrides, cal, meta, None)
-        staged.commit()
+    meta = runs.metadata(item, opts, wall, None)
+    calibration.to_results(item, opts, cal, particles, draws, job.replicates, meta).write(folder, opts.format)
     calibration.finish(folder)
     table = Table(title=f"{item.scenario.name}: posterior ({len(r.points)} particles, ESS {r.ess:,.0f}, "
                         f"{r.simulated:,} simulated draws x {job.replicates} replicates)")
@@ -320,7 +355,7 @@ def _model_table(evidence: list[tuple[str, float, float]], out_dir: Path) -> Non
         rows.append([name, f"{logz:.6f}", f"{se:.6f}", f"{p:.6f}", f"{pse:.6f}"])
     table.caption = "± one Monte Carlo standard error, from the spread of independent SMC islands"
     out.print(table)
-    with results.Staged(out_dir) as staged:
+    with Staged(out_dir) as staged:
         staged.csv("model-comparison.csv", ["scenario", "log_evidence", "log_evidence_se", "probability",
                                             "probability_se"], rows)
         staged.commit()
@@ -342,14 +377,15 @@ def sensitivity_command(
     sets: Sets = None,
     out_dir: Out = Path("results"),
     workers: Workers = None,
+    fmt: Format = "csv",
     scheduler: Scheduler = None,
     resume: Resume = False,
 ) -> None:
     """Sobol first-order and total indices (SALib estimators) of the expected value of chosen outputs, with
     replicate noise removed; writes sensitivity.csv (with each output's noise floor) and a plot."""
-    opts = _options(None, seed, sets, out_dir, workers, "step")
-    item = batch.load(scenario, opts)
-    job, outs = batch.plan_sensitivity(item, opts, list(params or []), samples, replicates, list(outputs or []))
+    opts = _options(None, seed, sets, out_dir, workers, "step", fmt=fmt)
+    item = runs.load(scenario, opts)
+    job, outs = runs.plan_sensitivity(item, opts, list(params or []), samples, replicates, list(outputs or []))
     sens.check_replicates(replicates)
     if scheduler:
         _check_scheduler(scheduler)
@@ -358,12 +394,12 @@ def sensitivity_command(
         _failures(job, sweep.failed_points(job, outcome), errors)
     rows = sens.analyse(job, outcome, outs, item.scenario.seed)
     folder = item.folder(opts.out)
-    meta = batch.metadata(item, opts, wall, None)
+    meta = runs.metadata(item, opts, wall, None)
     meta["sensitivity"] = {"samples": samples, "runs": job.n_points, "replicates_per_run": replicates,
                            "parameters": {a.path: list(a.bounds) for a in job.design.axes},
                            "outputs": [o.text for o in outs]}
-    with results.Staged(folder) as staged:
-        staged.csv("sensitivity.csv", sens.COLUMNS, rows)
+    with Staged(folder) as staged:
+        staged.table("sensitivity", sens.to_table(rows), opts.format)
         staged.bytes("sensitivity.png", sens.plot(rows))
         staged.json("sensitivity.json", meta)
         staged.commit()
@@ -380,17 +416,18 @@ def sensitivity_command(
               highlight=False)
     for note in sens.noise_notes(rows):
         err.print(f"note: {note}", markup=False, highlight=False)
-    out.print(f"wrote {folder}/sensitivity.csv and {folder}/sensitivity.png", highlight=False)
+    out.print(f"wrote {folder}/sensitivity{formats.suffix(opts.format)} and {folder}/sensitivity.png",
+              highlight=False)
 
 
-def _lanes(item: batch.Loaded, opts: batch.RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
+def _lanes(item: runs.Loaded, opts: runs.RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
            resume: bool) -> tuple[sweep.Outcome, list[Path], float]:
     with _points_progress(item, kind, job.n_points) as advance:
-        return batch.execute_job(item, opts, job, kind, scheduler, resume, advance)
+        return runs.execute_job(item, opts, job, kind, scheduler, resume, advance)
 
 
 @contextlib.contextmanager
-def _points_progress(item: batch.Loaded, kind: str, total: int) -> Iterator[Callable[[int], None]]:
+def _points_progress(item: runs.Loaded, kind: str, total: int) -> Iterator[Callable[[int], None]]:
     """Print the scenario's notes, then a progress bar over points with points/s and an ETA."""
     for note in item.notes:
         err.print(f"note: {note}", markup=False, highlight=False)
@@ -438,7 +475,7 @@ def plot(results_dir: Annotated[Path, typer.Argument(help="A results/<name> fold
         out.print(f"wrote {plot_folder(folder)}", highlight=False)
 
 
-def _run(item: batch.Loaded, opts: batch.RunOptions, plot: bool) -> batch.Outcome:
+def _run(item: runs.Loaded, opts: runs.RunOptions, plot: bool) -> runs.Outcome:
     for note in item.notes:
         err.print(f"note: {note}", markup=False, highlight=False)
     with _progress() as bar:
@@ -447,7 +484,7 @@ def _run(item: batch.Loaded, opts: batch.RunOptions, plot: bool) -> batch.Outcom
         def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
             bar.advance(task, n)
 
-        done = batch.run(item, opts, advance)
+        done = runs.run(item, opts, advance)
     if plot:
         out.print(f"wrote {plot_folder(done.folder)}", highlight=False)
     return done
@@ -456,22 +493,38 @@ def _run(item: batch.Loaded, opts: batch.RunOptions, plot: bool) -> batch.Outcom
 @app.command()
 @user_errors
 def validate(scenarios: Scenarios, sets: Sets = None) -> None:
-    """Check scenario files without simulating: one line per file, exit 2 if any is wrong."""
-    opts = batch.RunOptions(overrides=list(sets or []))
+    """Check scenario files without simulating: an ok line per good file, every error of a bad one (up to
+    20, in file order), exit 2 if any is wrong. Rules across fields (names, references, dates within the run)
+    are checked once the file's schema errors are fixed."""
+    opts = runs.RunOptions(overrides=list(sets or []))
     failed = False
     for path in scenarios:
         try:
-            item = batch.load(path, opts)
+            item = runs.load(path, opts)
         except InputError as exc:
-            err.print(f"error: {exc.message}", markup=False, highlight=False)
+            # the scenario's own mistakes, all of them; else (observation files, sweep) the one found
+            errors = scenario_errors(path, opts.overrides) or [exc]
+            for error in errors[:MAX_LISTED]:
+                err.print(f"error: {error.message}", markup=False, highlight=False)
+            if len(errors) > MAX_LISTED:
+                err.print(f"error: {path}: ... and {_count(len(errors) - MAX_LISTED, 'more error')}",
+                          markup=False, highlight=False)
             failed = True
             continue
         s = item.scenario
-        out.print(f"ok: {path}: {s.name}, {len(s.regions)} regions, {len(s.flows)} flows, "
-                  f"{len(s.events)} events, {len(item.observations)} observations, "
+        out.print(f"ok: {path}: {s.name}, {_count(len(s.regions), 'region')}, {_count(len(s.flows), 'flow')}, "
+                  f"{_count(len(s.events), 'event')}, {_count(len(item.observations), 'observation')}, "
                   f"{s.start} to {s.end}", highlight=False)
     if failed:
         raise typer.Exit(2)
+
+
+MAX_LISTED = 20
+"""Errors `validate` lists per file; the rest are counted."""
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @app.command()

@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
 from rich.table import Table
 
-from flowsim import api as batch
-from flowsim.experiments import sweep
-from flowsim.experiments.executor import Simulation
+from flowsim.experiments import runs, sweep
 from flowsim.model.scenario import Observation
+from flowsim.outputs.results import Results
 
 
-def summary_table(sim: Simulation) -> Table:
-    s = sim.scenario
-    pops = sim.populations[-1].astype(float)
-    table = Table(title=f"{s.name}: {sim.replicates} replicates, {s.end.isoformat()}")
+def summary_table(res: Results) -> Table:
+    """The last recorded day of a run: mean, median and 90% interval per region."""
+    assert res.populations is not None and res.days is not None and res.start is not None
+    pops = np.moveaxis(res.populations[0, :, -1, :], 0, 1).astype(float)  # (regions, replicates)
+    end = res.start + dt.timedelta(days=int(res.days[-1]))
+    table = Table(title=f"{res.name}: {pops.shape[1]} replicates, {end.isoformat()}")
     table.add_column("region")
     table.add_column("mean", justify="right")
     table.add_column("median", justify="right")
     table.add_column("90% interval", justify="right")
-    for r, region in enumerate(s.regions):
+    for r, region in enumerate(res.regions):
         lo, med, hi = np.percentile(pops[r], [5, 50, 95])
         table.add_row(region, f"{pops[r].mean():,.0f}", f"{med:,.0f}", f"{lo:,.0f} – {hi:,.0f}")
     return table
 
 
-def comparison_table(done: batch.Outcome) -> Table:
-    s = done.sim.scenario
-    table = Table(title=f"{s.name}: simulated (5–95%) vs reported")
+def comparison_table(done: runs.Outcome) -> Table:
+    table = Table(title=f"{done.results.name}: simulated (5–95%) vs reported")
     for name in ("date", "region", "reported", "simulated", "in range", "log score", "verdict"):
         table.add_column(name, justify="left" if name in ("date", "region", "verdict") else "right", no_wrap=True)
     for r in done.comparison:
@@ -52,13 +53,13 @@ def reported_text(obs: Observation) -> str:
     return f"{obs.low:,.0f}–{obs.high:,.0f}"
 
 
-def side_by_side(finished: list[batch.Outcome]) -> Table:
+def side_by_side(finished: list[runs.Outcome]) -> Table:
     table = Table(title="Median on the reported dates, by scenario")
     table.add_column("date", no_wrap=True)
     table.add_column("region", no_wrap=True)
     table.add_column("reported", justify="right", no_wrap=True)
     for done in finished:
-        table.add_column(done.sim.scenario.name, justify="right", no_wrap=True)
+        table.add_column(done.results.name, justify="right", no_wrap=True)
     keys: dict[tuple[str, str, str], list[str]] = {}
     for i, done in enumerate(finished):
         for r in done.comparison:
@@ -72,7 +73,7 @@ def side_by_side(finished: list[batch.Outcome]) -> Table:
     return table
 
 
-def ranking(finished: list[batch.Outcome]) -> Table:
+def ranking(finished: list[runs.Outcome]) -> Table:
     table = Table(title="Scenarios ranked by agreement with the reported figures")
     for name in ("rank", "scenario", "consistent", "score"):
         table.add_column(name, justify="left" if name == "scenario" else "right")
@@ -80,23 +81,24 @@ def ranking(finished: list[batch.Outcome]) -> Table:
     for i, done in enumerate(scored, start=1):
         sc = done.score
         assert sc is not None
-        table.add_row(str(i), done.sim.scenario.name, f"{sc.consistent}/{sc.observations}",
+        table.add_row(str(i), done.results.name, f"{sc.consistent}/{sc.observations}",
                       f"{sc.log_score:.2f}")
     return table
 
 
-def best_points(done: batch.SweepDone, top: int) -> Table:
+def best_points(done: runs.SweepDone, top: int) -> Table:
     job = done.job
-    header = sweep.points_header(job)
-    scored = sorted(done.scored, key=lambda sr: -sr[0]) if job.observations else done.scored
+    points = done.results.tables["points"].to_pylist()
+    if job.observations:
+        points.sort(key=lambda row: -row["score"])
     title = "Best points by score" if job.observations else "First points"
     table = Table(title=f"{job.scenario.name}: {title}")
-    keep = [i for i, h in enumerate(header) if h == "point" or h in job.design.names
+    keep = [h for h in sweep.points_header(job) if h == "point" or h in job.design.names
             or h.endswith("_p50") or h in ("consistent", "score")]
-    for i in keep:
-        table.add_column(header[i], justify="right")
-    for _, row in scored[:top]:
-        table.add_row(*(short(row[i]) for i in keep))
+    for name in keep:
+        table.add_column(name, justify="right")
+    for row in points[:top]:
+        table.add_row(*(short(str(row[name])) for name in keep))
     return table
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import simpy
@@ -60,13 +60,29 @@ class Part:
 
 
 class Midnight(simpy.Event):
-    """An event at a midnight `delay` days ahead that fires before the day is stepped."""
+    """An event at a midnight `delay` days ahead that fires before the day is stepped.
+
+    Triggered at once through SimPy's public API: `succeed()` marks it done and hands it
+    to its environment's `schedule`. For that one call the event's environment is a
+    stand-in that schedules it URGENT and `delay` days ahead, so at that midnight it is
+    processed before the day's (NORMAL) clock tick, and midnights in creation order.
+    """
 
     def __init__(self, env: simpy.Environment, delay: int) -> None:
-        super().__init__(env)
-        self._ok = True
-        self._value = None
-        env.schedule(self, URGENT, delay)
+        super().__init__(cast(simpy.Environment, _UrgentAhead(env, delay)))
+        self.succeed()
+        self.env = env
+
+
+class _UrgentAhead:
+    """Schedules what it is given URGENT, `delay` ahead, in the real environment."""
+
+    def __init__(self, env: simpy.Environment, delay: int) -> None:
+        self.env = env
+        self.delay = delay
+
+    def schedule(self, event: simpy.Event, *_: Any) -> None:
+        self.env.schedule(event, URGENT, self.delay)
 
 
 Progress = Callable[[int], None]

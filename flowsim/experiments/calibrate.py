@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ruamel.yaml import YAML
@@ -36,7 +36,10 @@ from flowsim.experiments.chunkstore import ChunkStore
 from flowsim.model import parameters as paths
 from flowsim.model.distributions import Distribution
 from flowsim.model.scenario import Scenario
-from flowsim.outputs import results
+from flowsim.outputs.results import Results
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ROUND_STREAM = 7_000_004
 CHUNK_LANES = 1024
@@ -213,12 +216,29 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], cal: Calibr
     return buf.getvalue()
 
 
-def write(staged: results.Staged, source: Path, s: Scenario, overrides: list[str], cal: Calibration,
-          meta: dict[str, Any], observations: Path | None = None) -> None:
-    header, rows = posterior_rows(cal)
-    staged.csv(POSTERIOR_FILE, header, rows)
-    staged.text("calibrated.yaml", calibrated_yaml(source, s, overrides, cal, staged.folder, observations))
-    staged.json("calibration.json", meta)
+def posterior_table(cal: Calibration) -> pa.Table:
+    """posterior.csv: one row per particle, a column per parameter path, its log-likelihood estimate and weight."""
+    import pyarrow as pa
+
+    r = cal.result
+    cols: dict[str, Any] = {"sample": np.arange(len(r.points), dtype=np.int64), "island": r.island_of.astype(np.int64)}
+    for i, name in enumerate(cal.names):
+        cols[name] = r.points[:, i].astype(float)
+    cols["loglik"] = np.round(r.loglik, 6) + 0.0
+    cols["weight"] = r.weights.astype(float)
+    return pa.table(cols)
+
+
+def to_results(item: Any, opts: Any, cal: Calibration, particles: int, draws: int, replicates: int,
+               meta: dict[str, Any]) -> Results:
+    """The calibration as Results: the posterior table, calibrated.yaml, and calibration.json."""
+    s = item.scenario
+    meta = dict(meta)
+    meta["calibration"] = metadata(cal, particles, draws, replicates)
+    text = calibrated_yaml(item.path, s, opts.overrides, cal, item.folder(opts.out), None)
+    return Results(s.name, {"posterior": posterior_table(cal)}, meta, s.start,
+                   files={"calibrated.yaml": text.encode("utf-8")},
+                   extra={"meta_file": "calibration.json", "always_csv": ("posterior",), "calibration": cal})
 
 
 def metadata(cal: Calibration, particles: int, draws: int, replicates: int) -> dict[str, Any]:

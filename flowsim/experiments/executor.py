@@ -7,18 +7,26 @@ processes ran the blocks, so results are identical whatever the parallelism.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
+import os
 import signal
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 
 from flowsim.engines.gillespie import EventEngine
 from flowsim.engines.plan import Plan, make_plan, record_days
 from flowsim.engines.step import MeanFieldEngine, Outcome, StepEngine
+from flowsim.model.errors import InputError, Origin
 from flowsim.model.scenario import Scenario
 
 
@@ -53,22 +61,150 @@ class Simulation:
         return int(self.populations.shape[2])
 
 
-def quiet_worker() -> None:
-    """Workers leave Ctrl-C and SIGTERM to the parent, which stops them."""
+START_METHOD = "FLOWSIM_START_METHOD"
+PARENT_CHECK = 0.5
+"""Seconds between a worker's checks that its parent still runs."""
+PR_SET_PDEATHSIG = 1
+T = TypeVar("T")
+
+
+def mp_context() -> BaseContext:
+    """How the worker processes of every pool (run blocks, sweep chunks) are started.
+
+    Default: 'fork' on Linux, 'spawn' elsewhere. A forked worker starts in a few
+    milliseconds with flowsim, numpy and scipy already imported, and it is safe on
+    Linux here: workers only compute and return arrays, they never touch what the
+    parent's threads (a progress bar) may hold. On macOS fork is unsafe once system
+    frameworks are loaded (Python's own default there is 'spawn' since 3.8), and
+    Windows has no fork. A spawned worker starts a fresh interpreter and imports
+    flowsim again: about one second per pool, paid once, whatever its size.
+
+    The environment variable FLOWSIM_START_METHOD=spawn|fork|forkserver overrides the
+    default, for example 'spawn' on Linux to do what macOS and Windows do, or
+    'forkserver' to fork from a clean single-threaded process. Results never depend on
+    it: the work is top-level functions with picklable arguments, seeded per block or
+    chunk. A method the platform lacks is an InputError.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    name = os.environ.get(START_METHOD, "").strip().lower()
+    if not name:
+        name = "fork" if sys.platform.startswith("linux") else "spawn"
+    if name not in methods:
+        raise InputError(Origin(START_METHOD), "", name, f"must be one of {', '.join(methods)} on this platform")
+    return multiprocessing.get_context(name)
+
+
+def quiet_worker(parent: int | None = None) -> None:
+    """Start a pool worker: leave Ctrl-C and SIGTERM to the parent, which stops the
+    workers, and exit when the parent dies, even by SIGKILL, so no worker outlives it.
+
+    `parent` is the pid the worker's parent must have; None under forkserver, whose
+    workers are children of the fork server (which exits with our process, and its
+    workers then notice that their parent is gone).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held by submit_all while we started
+    _kill_me_with_parent()
+    anchor = os.getppid()
+    if parent is not None and anchor != parent:  # the parent died before we got here
+        os._exit(1)
+    threading.Thread(target=watch_parent, args=(anchor, parent), name="flowsim-watch-parent", daemon=True).start()
+
+
+def _kill_me_with_parent() -> None:
+    """On Linux, have the kernel SIGKILL this process the moment its parent exits (prctl
+    PR_SET_PDEATHSIG). The parent here is the thread that started the worker: the one
+    that submitted the pool's first tasks, which outlives the pool."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def watch_parent(anchor: int, parent: int | None = None, interval: float = PARENT_CHECK) -> None:
+    """Exit this process once its parent is gone; runs in a daemon thread of every worker.
+
+    The portable guard (macOS has no PR_SET_PDEATHSIG): on POSIX an orphan is adopted by
+    another process, so os.getppid() stops being `anchor`. On Windows it does not change;
+    psutil tells whether the parent still runs (is_running also detects a reused pid).
+    """
+    alive: Callable[[], bool]
+    if sys.platform == "win32":
+        import psutil
+
+        try:
+            alive = psutil.Process(anchor if parent is None else parent).is_running
+        except psutil.Error:
+            os._exit(1)
+    else:
+        def alive() -> bool:
+            return os.getppid() == anchor
+    while alive():
+        time.sleep(interval)
+    os._exit(1)
+
+
+class _Tracked:
+    """A start-method context that keeps the processes it makes, so a pool's workers can be
+    stopped through the public Process API (ProcessPoolExecutor offers no way to stop
+    running tasks before Python 3.14's terminate_workers). Everything else is the context's."""
+
+    def __init__(self, ctx: BaseContext) -> None:
+        self._ctx: Any = ctx  # its Process is not in BaseContext's stubs
+        self.processes: list[BaseProcess] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> BaseProcess:  # the context's name for it
+        proc: BaseProcess = self._ctx.Process(*args, **kwargs)
+        self.processes.append(proc)
+        return proc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            with contextlib.suppress(ValueError):  # a process the pool already closed
+                if proc.is_alive():
+                    proc.terminate()
 
 
 @contextlib.contextmanager
-def stopping(pool: ProcessPoolExecutor) -> Iterator[None]:
-    """On Ctrl-C or SIGTERM, stop the workers at once instead of waiting for their tasks."""
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of `workers` processes started by mp_context(); submit with submit_all.
+
+    Its workers ignore Ctrl-C and exit with the parent (quiet_worker). When the block is
+    left by an exception (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI),
+    the workers are terminated at once instead of finishing their tasks.
+    """
+    ctx = _Tracked(mp_context())
+    parent = None if ctx.get_start_method() == "forkserver" else os.getpid()
+    with ProcessPoolExecutor(workers, mp_context=cast(BaseContext, ctx), initializer=quiet_worker,
+                             initargs=(parent,)) as pool:
+        try:
+            yield pool
+        except BaseException:
+            ctx.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def submit_all(pool: ProcessPoolExecutor, fn: Callable[..., T], calls: Iterable[tuple[Any, ...]]) -> list[Future[T]]:
+    """Submit fn(*args) for every args, in order.
+
+    The pool starts its workers during these calls. Ctrl-C is held back meanwhile (and
+    acted on right after), so a worker starts with it blocked and ignores it from its
+    first instruction, not only from its initializer: a spawned worker spends about a
+    second importing before that, and a Ctrl-C then would print its traceback.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        return [pool.submit(fn, *args) for args in calls]
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        yield
-    except BaseException:
-        for proc in list(getattr(pool, "_processes", {}).values()):  # no public API to stop running tasks
-            proc.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
+        return [pool.submit(fn, *args) for args in calls]
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def block_rng(seed: int, point: int, block: int) -> np.random.Generator:
@@ -103,8 +239,8 @@ def simulate(
 ) -> Simulation:
     """Simulate every replicate of one point, in blocks; `progress` gets lane-days done.
 
-    With `workers` > 1 the blocks run in a pool of forked processes; the result
-    is the same as with one, since each block has its own random stream.
+    With `workers` > 1 the blocks run in a pool of processes (see mp_context); the
+    result is the same as with one, since each block has its own random stream.
     """
     n = s.replicates if replicates is None else replicates
     seed = s.seed if seed is None else seed
@@ -120,12 +256,9 @@ def simulate(
             for b, size in enumerate(sizes)
         ]
     else:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=quiet_worker) as pool, stopping(pool):
-            futures = [
-                pool.submit(run_block, s, seed, 0, b, size, days, None, None, engine)
-                for b, size in enumerate(sizes)
-            ]
+        with worker_pool(workers) as pool:
+            futures = submit_all(pool, run_block, ((s, seed, 0, b, size, days, None, None, engine)
+                                                   for b, size in enumerate(sizes)))
             results = []
             for fut, size in zip(futures, sizes, strict=True):
                 results.append(fut.result())

@@ -14,13 +14,15 @@ SWEEP_TEXT_BYTES = 70
 
 
 def available_memory() -> int:
-    """Bytes the system can give us now (MemAvailable), or physical memory if unknown."""
+    """Bytes the system can give us now, on Linux, macOS and Windows alike, or physical memory if unknown.
+
+    psutil is imported here, not at the top, so that `flowsim --help` does not pay for it.
+    """
     try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except (ImportError, OSError, RuntimeError):
         pass
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

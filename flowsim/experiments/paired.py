@@ -13,9 +13,10 @@ scenarios draw the same numbers in the same order (see docs/paired.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.table import Table
@@ -23,9 +24,13 @@ from rich.table import Table
 from flowsim.experiments.executor import Simulation
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.scenario import Scenario
-from flowsim.outputs import results
+from flowsim.outputs import formats, records
+from flowsim.outputs.staging import Staged
 
-FILE = "differences.csv"
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+STEM = "differences"
 COLUMNS = ["scenario_a", "scenario_b", "date", "day", "region", "mean", "p05", "p50", "p95"]
 
 
@@ -35,6 +40,7 @@ class Differences:
 
     a: str
     b: str
+    start: dt.date
     dates: list[str]
     days: np.ndarray  # (days,)
     regions: list[str]
@@ -68,24 +74,32 @@ def differences(a: Simulation, b: Simulation) -> Differences:
     pa = a.populations[ia][:, ra].astype(float)
     pb = b.populations[ib][:, rb].astype(float)
     values = pb - pa
-    stats = np.concatenate([values.mean(axis=-1)[..., None], results.quantiles(values, [5, 50, 95])], axis=-1)
-    return Differences(a.scenario.name, b.scenario.name, results.date_strings(a.scenario.start, days), days,
-                       regions, values, stats)
+    stats = np.concatenate([values.mean(axis=-1)[..., None], records.quantiles(values, [5, 50, 95])], axis=-1)
+    return Differences(a.scenario.name, b.scenario.name, a.scenario.start,
+                       records.date_strings(a.scenario.start, days), days, regions, values, stats)
 
 
-def rows(d: Differences) -> Iterator[list[str]]:
-    cells = results.fmt_array(d.stats)
-    for k, date in enumerate(d.dates):
-        for r, region in enumerate(d.regions):
-            yield [d.a, d.b, date, str(int(d.days[k])), region, *cells[k][r]]
+def to_table(d: Differences) -> pa.Table:
+    """differences.csv: one row per common date and region."""
+    import pyarrow as pa
+
+    k, r = (g.ravel() for g in np.meshgrid(np.arange(len(d.days)), np.arange(len(d.regions)), indexing="ij"))
+    flat = np.round(d.stats.reshape(-1, 4), records.DECIMALS) + 0.0
+    n = len(k)
+    cols: dict[str, object] = {"scenario_a": pa.array([d.a] * n, pa.string()),
+                               "scenario_b": pa.array([d.b] * n, pa.string()),
+                               "date": records.dates(d.start, d.days)[k], "day": d.days[k].astype(np.int64),
+                               "region": np.asarray(d.regions, dtype=object)[r]}
+    cols.update({c: flat[:, i] for i, c in enumerate(COLUMNS[5:])})
+    return pa.table(cols)
 
 
-def write(folder: Path, d: Differences) -> Path:
-    """Write differences.csv into `folder` (B's result folder) atomically."""
-    with results.Staged(folder) as staged:
-        staged.csv(FILE, COLUMNS, rows(d))
+def write(folder: Path, d: Differences, fmt: str = "csv") -> Path:
+    """Write the differences into `folder` (B's result folder) atomically."""
+    with Staged(folder) as staged:
+        staged.table(STEM, to_table(d), fmt)
         staged.commit()
-    return folder / FILE
+    return folder / f"{STEM}{formats.suffix(fmt)}"
 
 
 def table(d: Differences) -> Table:

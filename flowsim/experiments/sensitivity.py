@@ -36,12 +36,16 @@ import datetime as dt
 import io
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowsim.experiments import design, sweep
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.scenario import Scenario
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 COLUMNS = ["output", "region", "date", "parameter", "S1", "S1_conf", "ST", "ST_conf", "noise_floor"]
 
@@ -232,3 +236,17 @@ def plot(rows: list[list[str]]) -> bytes:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
+
+
+def to_table(rows: list[list[str]]) -> pa.Table:
+    """sensitivity.csv as a typed table (dates as dates, indices as numbers)."""
+    import pyarrow as pa
+
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    data: dict[str, object] = {
+        "output": pa.array(cols[0], pa.string()), "region": pa.array(cols[1], pa.string()),
+        "date": pa.array([dt.date.fromisoformat(d) for d in cols[2]], pa.date32()),
+        "parameter": pa.array(cols[3], pa.string())}
+    for i, name in enumerate(COLUMNS[4:], start=4):
+        data[name] = pa.array([float(v) for v in cols[i]], pa.float64())
+    return pa.table(data)

@@ -8,14 +8,11 @@ cluster, and whether or not the sweep was interrupted and resumed.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-import multiprocessing
 import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,11 +23,12 @@ from flowsim.engines.plan import counter_names, make_plan
 from flowsim.engines.step import StepEngine
 from flowsim.experiments.chunkstore import ChunkStore
 from flowsim.experiments.design import Design
-from flowsim.experiments.executor import BLOCK, quiet_worker, stopping
+from flowsim.experiments.executor import BLOCK, submit_all, worker_pool
 from flowsim.model import obsmodel
 from flowsim.model.errors import InputError, Origin
 from flowsim.model.scenario import Observation, Scenario
-from flowsim.outputs import compare, results
+from flowsim.outputs import compare, records
+from flowsim.outputs.results import Results
 
 CHUNK_LANES = 8192
 SWEEP_STREAM = 7_000_002
@@ -77,10 +75,11 @@ class Job:
         return h.hexdigest()[:16]
 
 
-def run_chunk(job: Job, index: int) -> dict[str, np.ndarray]:
-    """Simulate one chunk; return per-point numbers and its rows of every CSV, already formatted.
+def run_chunk(job: Job, index: int) -> dict[str, Any]:
+    """Simulate one chunk; return per-point arrays and its part of every result table.
 
-    Formatting here, in the worker, keeps the final assembly a concatenation.
+    Tables are built here, in the worker, so the final assembly is a concatenation
+    and finished chunks on disk are Parquet files that DuckDB or pandas read.
     """
     points = job.chunks()[index]
     reps = job.replicates
@@ -102,46 +101,26 @@ def run_chunk(job: Job, index: int) -> dict[str, np.ndarray]:
         ll = obsmodel.loglik(x, ms, bias).reshape(-1, n, reps)
         return {"loglik": obsmodel.draw_loglik(ll, ms)}
     moved = out.moved.reshape(*out.moved.shape[:2], n, reps)
-    summary = np.moveaxis(results.population_stats(pops), 2, 0)  # (n, K, R, 7)
-    flows = np.moveaxis(results.moved_stats(moved), 2, 0)  # (n, K-1, F, 4)
     final = pops[-1].astype(float)  # (R, n, reps)
-    final_stats = np.concatenate([final.mean(-1)[..., None], results.quantiles(final, [5, 50, 95])], axis=-1)
+    final_stats = np.concatenate([final.mean(-1)[..., None], records.quantiles(final, [5, 50, 95])], axis=-1)
     x, bias = x.reshape(-1, n, reps), bias.reshape(-1, n, reps)
     assessed = [compare.assess(x[:, p], bias[:, p], job.observations, job.comparison) for p in range(n)]
     rows = [r for r, _ in assessed]
-    point_scores = np.array([float(g.sum()) for _, g in assessed])
-    verdicts = np.array([[VERDICTS.index(r.verdict) for r in pr] for pr in rows], dtype=np.int64)
     s = job.scenario
-    dates = results.date_strings(s.start, job.days)
-    regions, counters = list(s.regions), list(counter_names(s))
-    text = {
-        "summary": (line for j, p in enumerate(points)
-                    for line in results.stats_summary_rows(s.name, p, dates, job.days, regions, summary[j])),
-        "flows": (line for j, p in enumerate(points)
-                  for line in results.stats_flow_rows(s.name, p, dates, job.days, counters, flows[j])),
-        "parameters": _parameter_lines(job, points, plan.drawn),
+    ids = list(points)
+    tables = {
+        "summary": records.summary(s.name, ids, s.start, job.days, list(s.regions),
+                                   np.moveaxis(records.population_stats(pops), 2, 0)),
+        "flows": records.flows(s.name, ids, s.start, job.days, list(counter_names(s)),
+                               np.moveaxis(records.moved_stats(moved), 2, 0)),
+        "parameters": records.parameters(ids, reps, dict(zip(job.design.names, job.design.points[
+            points.start:points.stop].T, strict=True)), dict(plan.drawn)),
     }
-    blocks = {f"text_{k}": _encode("".join(line + "\n" for line in lines)) for k, lines in text.items()}
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(
-        row for j, p in enumerate(points) for row in compare.point_csv_rows(s.name, p, rows[j]))
-    blocks["text_comparison"] = _encode(buf.getvalue())
-    return {"score": point_scores, "verdicts": verdicts, "final": np.moveaxis(final_stats, 1, 0),
-            "drawn_names": np.array(list(plan.drawn), dtype=str), **blocks}
-
-
-def _encode(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-
-
-def _parameter_lines(job: Job, points: range, drawn: dict[str, np.ndarray]) -> Iterator[str]:
-    columns = [v.tolist() for v in drawn.values()]
-    reps = job.replicates
-    for j, p in enumerate(points):
-        swept = [repr(float(v)) for v in job.design.points[p]]
-        for r in range(reps):
-            lane = j * reps + r
-            yield ",".join([str(p), str(r), *swept, *(repr(c[lane]) for c in columns)])
+    if job.observations:
+        tables["comparison"] = compare.table(s.name, ids, rows)
+    return {"score": np.array([float(g.sum()) for _, g in assessed]),
+            "verdicts": np.array([[VERDICTS.index(r.verdict) for r in pr] for pr in rows], dtype=np.int64),
+            "final": np.moveaxis(final_stats, 1, 0), "tables": tables}
 
 
 @dataclass
@@ -201,11 +180,8 @@ def _dispatch(job: Job, todo: list[int], workers: int, client: Any) -> Iterator[
         for i in todo:
             yield _guarded(job, i)
     else:
-        ctx = multiprocessing.get_context("fork")
-        with (ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=quiet_worker) as pool,
-              stopping(pool)):
-            futures: dict[Future[Result], int] = {pool.submit(_guarded, job, i): i for i in todo}
-            for fut in as_completed(futures):
+        with worker_pool(min(workers, len(todo))) as pool:  # work and arguments pickle: any start method
+            for fut in as_completed(submit_all(pool, _guarded, ((job, i) for i in todo))):
                 yield fut.result()
 
 
@@ -255,32 +231,28 @@ def points_header(job: Job) -> list[str]:
     return cols
 
 
-def write(job: Job, outcome: Outcome, staged: results.Staged, meta: dict[str, Any]) -> list[tuple[float, list[str]]]:
-    """Write every output of the finished chunks, in point order; return (score, points row) pairs."""
+def to_results(job: Job, outcome: Outcome, meta: dict[str, Any]) -> Results:
+    """The sweep's tables, from the finished chunks in point order (points.csv: one row per point)."""
+    import pyarrow as pa
+
     order = sorted(outcome.chunks)
-
-    def joined(kind: str, header: list[str]) -> bytes:
-        return (",".join(header) + "\n").encode() + b"".join(outcome.chunks[i][f"text_{kind}"].tobytes()
-                                                             for i in order)
-
-    drawn = [str(k) for k in outcome.chunks[order[0]]["drawn_names"]] if order else []
-    staged.bytes("summary.csv", joined("summary", results.SUMMARY))
-    staged.bytes("flows.csv", joined("flows", results.FLOWS))
-    staged.bytes("parameters.csv", joined("parameters", ["point", "replicate", *job.design.names, *drawn]))
+    chunks = [outcome.chunks[i] for i in order]
+    tables: dict[str, pa.Table] = {}
+    if chunks:
+        for name in chunks[0]["tables"]:
+            tables[name] = records.concat([c["tables"][name] for c in chunks])
+    ids = np.array([p for i in order for p in job.chunks()[i]], dtype=np.int64)
+    cols: dict[str, Any] = {"point": ids}
+    for a, name in enumerate(job.design.names):
+        cols[name] = job.design.points[ids, a] if len(ids) else np.zeros(0)
+    final = np.concatenate([c["final"] for c in chunks]) if chunks else np.zeros((0, len(job.scenario.regions), 4))
+    for r, region in enumerate(job.scenario.regions):
+        for k, stat in enumerate(("mean", "p05", "p50", "p95")):
+            cols[f"{region}_{stat}"] = np.round(final[:, r, k], records.DECIMALS) + 0.0
     if job.observations:
-        staged.bytes("comparison.csv", joined("comparison", compare.COLUMNS))
-    scored = []
-    for i in order:
-        chunk = outcome.chunks[i]
-        for j, p in enumerate(job.chunks()[i]):
-            row = [str(p), *(repr(float(v)) for v in job.design.points[p])]
-            row += [results.fmt(v) for r in range(len(job.scenario.regions)) for v in chunk["final"][j, r]]
-            score = float("-inf")
-            if job.observations:
-                score = float(chunk["score"][j])
-                row += [str(int((chunk["verdicts"][j] == 0).sum())), f"{score:.4f}"]
-            scored.append((score, row))
-    staged.csv("points.csv", points_header(job), (row for _, row in scored))
-    staged.remove(*results.RUN_FILES)
-    staged.json("run.json", meta)
-    return scored
+        verdicts = np.concatenate([c["verdicts"] for c in chunks]) if chunks else np.zeros((0, 0), dtype=np.int64)
+        cols["consistent"] = (verdicts == 0).sum(axis=1).astype(np.int64)
+        cols["score"] = np.round(np.concatenate([c["score"] for c in chunks]), 4) + 0.0 if chunks else np.zeros(0)
+    tables["points"] = pa.table(cols)
+    s = job.scenario
+    return Results(s.name, tables, meta, s.start, job.days, tuple(s.regions))

@@ -1,4 +1,4 @@
-"""Turn schema failures into one InputError that points at the offending line and column."""
+"""Turn schema failures into InputErrors that point at the offending line and column: the first, or all."""
 
 from __future__ import annotations
 
@@ -56,20 +56,55 @@ _TAGS = {"recruitment", "attrition", "diversion", "transfer", "function-after", 
 
 def first_error(exc: ValidationError, located: Located, vocabulary: set[str]) -> InputError:
     """The earliest (by position in the file) of the schema's complaints, as an InputError."""
+    ranked = sorted(_complaints(exc, located, vocabulary),
+                    key=lambda c: (c[0] != "extra_forbidden", *position(c[2], located)))
+    # an unknown key first: it is usually why a required one is "missing"
+    return ranked[0][2]
+
+
+def all_errors(exc: ValidationError, located: Located, vocabulary: set[str]) -> list[InputError]:
+    """Every complaint of the schema, one per field, in file order (what `flowsim validate` lists).
+
+    Where pydantic has several complaints about one value (one per alternative of a union),
+    the one `first_error` would pick stands for them all; a required key is not reported
+    missing beside an unknown key that looks like its misspelling (`fractoin`).
+    """
+    complaints = _complaints(exc, located, vocabulary)
+    unknown = [path for kind, path, _ in complaints if kind == "extra_forbidden" and path]
+    best: dict[tuple[str, str], tuple[str, InputError]] = {}
+    for kind, path, error in complaints:
+        if kind == "missing" and path and any(_misspelt(u, path) for u in unknown):
+            continue
+        key = (error.field, str(error.origin))
+        if key not in best or (kind == "extra_forbidden" and best[key][0] != "extra_forbidden"):
+            best[key] = (kind, error)
+    return in_file_order([error for _, error in best.values()], located)
+
+
+def _misspelt(unknown: FieldPath, missing: FieldPath) -> bool:
+    """Whether the unknown key sits beside the missing one and is close to it (the `did you mean` test)."""
+    if unknown[:-1] != missing[:-1]:
+        return False
+    return bool(difflib.get_close_matches(str(unknown[-1]), [str(missing[-1])], n=1, cutoff=0.6))
+
+
+def in_file_order(errors: list[InputError], located: Located) -> list[InputError]:
+    """Sorted by line and column; errors elsewhere (another file, `--set`) after the file's own."""
+    return sorted(errors, key=lambda e: position(e, located))
+
+
+def position(error: InputError, located: Located) -> tuple[bool, int, int]:
+    return error.origin.file != located.file, error.origin.line or 0, error.origin.column or 0
+
+
+def _complaints(exc: ValidationError, located: Located,
+                vocabulary: set[str]) -> list[tuple[str, FieldPath, InputError]]:
+    """(pydantic's error type, path in the data, InputError) for each complaint that says most."""
     details = exc.errors()
     paths = [data_path(located.data, tuple(e["loc"])) for e in details]
     # of two alternatives of a union, the one that got further into the value says more
     keep = [i for i, p in enumerate(paths) if not any(len(q) > len(p) and q[:len(p)] == p for q in paths)]
-    details = [details[i] for i in keep]
-    errors = [to_input_error(e, located, vocabulary) for e in details]
-    kinds = [e["type"] for e in details]
-    ranked = sorted(
-        zip(kinds, errors, strict=True),
-        key=lambda ke: (ke[0] != "extra_forbidden", ke[1].origin.file != located.file,
-                        ke[1].origin.line or 0, ke[1].origin.column or 0),
-    )
-    # an unknown key first: it is usually why a required one is "missing"
-    return ranked[0][1]
+    return [(details[i]["type"], paths[i], to_input_error(details[i], located, vocabulary)) for i in keep]
 
 
 def to_input_error(err: ErrorDetails, located: Located, vocabulary: set[str]) -> InputError:
@@ -159,8 +194,6 @@ def _rule(err: ErrorDetails, path: FieldPath, vocabulary: set[str]) -> str:
         return f"must be {op[kind]} {bound}"
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return msg[:1].lower() + msg[1:]
-
-
 
 
 def problem(located: Located, path: FieldPath, rule: str, *, show_value: bool = True) -> InputError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,9 +30,10 @@ from flowsim.model.distributions import (
     PosteriorFiles,
     bounds,
 )
+from flowsim.model.errors import InputError
 from flowsim.model.flows import FLOW_KINDS, NUMERIC_FIELDS, Flow, Name
 from flowsim.model.network import Network, Primitive, Split
-from flowsim.model.problems import first_error, problem
+from flowsim.model.problems import all_errors, first_error, in_file_order, problem
 from flowsim.model.yamlsource import Located, load_yaml
 
 
@@ -205,71 +207,127 @@ VOCABULARY = {
 
 def load_scenario(path: Path, overrides: list[str] | None = None) -> tuple[Scenario, Located]:
     """Parse, override, validate: the only way a Scenario is made from a file."""
+    located = _parse(path)
+    for text in overrides or []:
+        paths.apply_override(located, text)
+    return validate(located), located
+
+
+def scenario_errors(path: Path, overrides: list[str] | None = None) -> list[InputError]:
+    """Every mistake of a scenario file with its `--set` overrides, in file order (empty if none).
+
+    A file that cannot be read or parsed, or overrides that cannot be applied, give those
+    errors alone. Otherwise, see `collect_errors`.
+    """
+    try:
+        located = _parse(path)
+    except InputError as exc:
+        return [exc]
+    broken = []
+    for text in overrides or []:
+        try:
+            paths.apply_override(located, text)
+        except InputError as exc:
+            broken.append(exc)
+    return broken or collect_errors(located)
+
+
+def _parse(path: Path) -> Located:
     located = load_yaml(path)
     if located.data is None:
         raise problem(located, (), "scenario file is empty", show_value=False)
     if not isinstance(located.data, dict):
         raise problem(located, (), "a scenario must be a mapping of keys (name, start, ...)",
                       show_value=False)
-    for text in overrides or []:
-        paths.apply_override(located, text)
-    return validate(located), located
+    return located
 
 
 def validate(located: Located) -> Scenario:
-    # posterior files are read once each, relative to the scenario's folder
-    context = {"posteriors": PosteriorFiles(Path(located.file).parent)}
+    """The scenario, or the first mistake raised: what `run` and every other command report."""
     try:
-        scenario = Scenario.model_validate(located.data, context=context)
+        scenario = _schema(located)
     except ValidationError as exc:
         raise first_error(exc, located, VOCABULARY) from None
     check_references(scenario, located)
     return scenario
 
 
+def collect_errors(located: Located) -> list[InputError]:
+    """Every mistake of parsed scenario data, in file order (what `flowsim validate` lists).
+
+    First the schema: types, ranges, required and unknown keys, all of them. The
+    cross-field rules (names, references, dates within the run, diversion totals) need
+    schema-valid data, so they run only once the schema passes: a file with schema
+    errors shows those alone, and its cross-field mistakes show after they are fixed.
+    """
+    try:
+        scenario = _schema(located)
+    except ValidationError as exc:
+        return all_errors(exc, located, VOCABULARY)
+    return in_file_order(list(reference_problems(scenario, located)), located)
+
+
+def _schema(located: Located) -> Scenario:
+    # posterior files are read once each, relative to the scenario's folder
+    context = {"posteriors": PosteriorFiles(Path(located.file).parent)}
+    return Scenario.model_validate(located.data, context=context)
+
+
 def check_references(s: Scenario, located: Located) -> None:
-    """Cross-field rules that need the whole file: names, dates, diversion totals."""
+    """Raise the first broken cross-field rule (in the order `reference_problems` checks them)."""
+    first = next(reference_problems(s, located), None)
+    if first is not None:
+        raise first
+
+
+def reference_problems(s: Scenario, located: Located) -> Iterator[InputError]:
+    """Cross-field rules that need the whole file (names, dates, diversion totals), each broken one.
+
+    Lazily, in the order checked: the first is what `validate` raises. A rule whose
+    inputs are already wrong is skipped rather than reported again as its consequence
+    (dates within a run that ends before it starts; a diversion total once per source).
+    """
+    span_ok = True
     if s.end <= s.start:
-        raise problem(located, ("end",), f"must be after start ({s.start.isoformat()})")
+        span_ok = False
+        yield problem(located, ("end",), f"must be after start ({s.start.isoformat()})")
     if s.days > MAX_DAYS:
-        raise problem(located, ("end",), f"the run may last at most {MAX_DAYS} days (100 years); it has {s.days}")
+        yield problem(located, ("end",), f"the run may last at most {MAX_DAYS} days (100 years); it has {s.days}")
     names = [f.name for f in s.flows]
     kinds = {f.name: f.kind for f in s.flows}
     for i, flow in enumerate(s.flows):
         if names.index(flow.name) != i:
-            raise problem(located, ("flows", i, "name"), "flow names must be unique")
+            yield problem(located, ("flows", i, "name"), "flow names must be unique")
         for ref in flow.references():
             if ref.target == "region" and ref.name not in s.regions:
-                raise problem(located, ("flows", i, ref.field),
+                yield problem(located, ("flows", i, ref.field),
                               f"unknown region; regions are {', '.join(s.regions)}")
             if ref.target == "recruitment" and kinds.get(ref.name) != "recruitment":
                 recruit = [n for n, k in kinds.items() if k == "recruitment"]
-                raise problem(located, ("flows", i, ref.field),
+                yield problem(located, ("flows", i, ref.field),
                               f"must name a recruitment flow ({', '.join(recruit) or 'none defined'})")
     params = s.parameters()
-    _check_events(s, located, params)
+    yield from _event_problems(s, located, params, span_ok)
     for key in (s.sweep.parameters if s.sweep else {}):
         if key not in params and not _is_argument_path(key, params):
-            raise problem(located, ("sweep", "parameters", key),
+            yield problem(located, ("sweep", "parameters", key),
                           paths.unknown_path_rule(key, params), show_value=False)
     labels = set(names)
     for i, ev in enumerate(s.events):
         if ev.shock:
             if ev.label() in labels:
                 where = ("events", i, "name") if ev.name else ("events", i, "shock")
-                raise problem(located, where, f"the label {ev.label()!r} of this shock is already a flow or "
+                yield problem(located, where, f"the label {ev.label()!r} of this shock is already a flow or "
                               "shock name; give the event a unique `name`", show_value=False)
             labels.add(ev.label())
     for i, obs in enumerate(s.inline_observations()):
         if obs.region not in s.regions:
-            raise problem(located, ("observations", i, "region"),
+            yield problem(located, ("observations", i, "region"),
                           f"unknown region; regions are {', '.join(s.regions)}")
-        if not s.start <= obs.date <= s.end:
-            raise problem(located, ("observations", i, "date"), _outside(s))
-    rule = observation_rules(s, s.inline_observations())
-    if rule is not None:
-        i, field, text = rule
-        raise problem(located, ("observations", i, field), text)
+        if span_ok and not s.start <= obs.date <= s.end:
+            yield problem(located, ("observations", i, "date"), _outside(s))
+    for i, field, text in observation_problems(s, s.inline_observations()):
+        yield problem(located, ("observations", i, field), text)
 
 
 def observation_rules(s: Scenario, observations: list[Observation]) -> tuple[int, str, str] | None:
@@ -277,17 +335,21 @@ def observation_rules(s: Scenario, observations: list[Observation]) -> tuple[int
 
     Shared by inline observations and observation files, which locate the row differently.
     """
+    return next(observation_problems(s, observations), None)
+
+
+def observation_problems(s: Scenario, observations: list[Observation]) -> Iterator[tuple[int, str, str]]:
+    """Each broken cross-row rule of these observations, row by row: (row index, field, rule)."""
     regions: dict[str, str] = {}
     for i, obs in enumerate(observations):
         if isinstance(obs.bias, str) and obs.bias not in s.biases:
             known = ", ".join(s.biases) or "none defined; add a top-level `biases:` section"
-            return i, "bias", f"unknown bias parameter; biases are {known}"
+            yield i, "bias", f"unknown bias parameter; biases are {known}"
         if obs.group is not None:
             first = regions.setdefault(obs.group, obs.region)
             if first != obs.region:
-                return i, "group", (f"rows of group {obs.group!r} must name one region; "
-                                    f"an earlier row names {first}")
-    return None
+                yield i, "group", (f"rows of group {obs.group!r} must name one region; "
+                                   f"an earlier row names {first}")
 
 
 def _is_argument_path(key: str, params: dict[str, Number]) -> bool:
@@ -302,46 +364,57 @@ def _outside(s: Scenario) -> str:
     return f"must be within the run, {s.start.isoformat()} to {s.end.isoformat()}"
 
 
-def _check_events(s: Scenario, located: Located, params: dict[str, Number]) -> None:
-    """Event dates in the run, paths that exist, and fractions that stay within 1 over time."""
+def _event_problems(s: Scenario, located: Located, params: dict[str, Number],
+                    span_ok: bool) -> Iterator[InputError]:
+    """Event dates in the run, paths that exist, and fractions that stay within 1 over time.
+
+    A change found wrong is left out of the values later events build on.
+    """
     highs = {k: bounds(v)[1] for k, v in params.items()}
-    _check_diversion_total(s, located, highs, ("flows",))
+    reported: set[str] = set()
+    yield from _diversion_problems(s, located, highs, ("flows",), reported)
     order = sorted(range(len(s.events)), key=lambda i: s.events[i].date)
     for i in order:
         ev = s.events[i]
-        if not s.start <= ev.date <= s.end:
-            raise problem(located, ("events", i, "date"), _outside(s))
+        if span_ok and not s.start <= ev.date <= s.end:
+            yield problem(located, ("events", i, "date"), _outside(s))
         if ev.shock and ev.shock.region not in s.regions:
-            raise problem(located, ("events", i, "shock", "region"),
+            yield problem(located, ("events", i, "shock", "region"),
                           f"unknown region; regions are {', '.join(s.regions)}")
         changes = ev.set if ev.set is not None else (ev.scale or {})
         action = "set" if ev.set is not None else "scale"
         for key, value in changes.items():
             where = ("events", i, action, key)
             if key not in params or key.startswith(("regions.", "biases.")):
-                raise problem(located, where, paths.unknown_path_rule(key, params, flows_only=True),
+                yield problem(located, where, paths.unknown_path_rule(key, params, flows_only=True),
                               show_value=False)
+                continue
             lo, hi = bounds(value)
             new = hi if action == "set" else highs[key] * hi
             if lo < 0:
-                raise problem(located, where, "must be >= 0")
+                yield problem(located, where, "must be >= 0")
+                continue
             if key.endswith(".fraction") and new > 1:
-                raise problem(located, where, f"would make {key} exceed 1 (fractions are shares)")
+                yield problem(located, where, f"would make {key} exceed 1 (fractions are shares)")
+                continue
             highs[key] = new
-        _check_diversion_total(s, located, highs, ("events", i))
+        yield from _diversion_problems(s, located, highs, ("events", i), reported)
 
 
-def _check_diversion_total(s: Scenario, located: Located, highs: dict[str, float],
-                           where: tuple[str | int, ...]) -> None:
+def _diversion_problems(s: Scenario, located: Located, highs: dict[str, float],
+                        where: tuple[str | int, ...], reported: set[str]) -> Iterator[InputError]:
+    """Sources whose diversions could take more than all of them; each source reported once."""
     totals: dict[str, float] = {}
     for flow in s.flows:
         if flow.kind == "diversion":
             totals[flow.of] = totals.get(flow.of, 0.0) + highs[flow.path("fraction")]
     for source, total in totals.items():
-        if total > 1 + 1e-12:
+        if total > 1 + 1e-12 and source not in reported:
+            reported.add(source)
+            at = where
             if where == ("flows",):
                 last = max(i for i, f in enumerate(s.flows) if f.kind == "diversion" and f.of == source)
-                where = ("flows", last, "fraction")
-            raise problem(located, where,
+                at = ("flows", last, "fraction")
+            yield problem(located, at,
                           f"diversions of {source} could sum to {total:g}; they must sum to at most 1",
                           show_value=False)

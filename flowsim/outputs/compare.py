@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flowsim.experiments.executor import Simulation
 from flowsim.model import obsmodel
 from flowsim.model.obsmodel import Measurement
 from flowsim.model.scenario import Observation, Scenario
-from flowsim.outputs.results import fmt
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 COLUMNS = ["scenario", "point", "date", "region", "source", "group", "obs_low", "obs_high", "obs_value", "sigma",
            "sim_p05", "sim_p50", "sim_p95", "p_in_range", "log_score", "p_below", "p_above", "verdict"]
@@ -111,24 +113,40 @@ def observed(populations: np.ndarray, days: np.ndarray, scenario: Scenario,
         if observations else np.zeros((0, populations.shape[-1]))
 
 
-def compare(sim: Simulation, observations: list[Observation], s: Settings) -> tuple[list[Row], np.ndarray]:
-    x = observed(sim.populations, sim.days, sim.scenario, observations)
+def compare(populations: np.ndarray, days: np.ndarray, scenario: Scenario, params: dict[str, np.ndarray],
+            observations: list[Observation], s: Settings) -> tuple[list[Row], np.ndarray]:
+    """Observations against all replicates of one point: populations (records, regions, replicates)."""
+    x = observed(populations, days, scenario, observations)
     ms = obsmodel.measurements(observations, s.tolerance)
-    return assess(x, obsmodel.biases(ms, sim.biases, sim.replicates), observations, s)
+    return assess(x, obsmodel.biases(ms, params, populations.shape[-1]), observations, s)
 
 
-def csv_rows(sim: Simulation, rows: list[Row]) -> list[list[str]]:
-    return point_csv_rows(sim.scenario.name, sim.point, rows)
+def table(name: str, points: list[int], rows: list[list[Row]]) -> pa.Table:
+    """comparison.csv: one row per point and observation."""
+    import pyarrow as pa
 
+    flat = [(p, r) for p, pr in zip(points, rows, strict=True) for r in pr]
 
-def point_csv_rows(name: str, point: int, rows: list[Row]) -> list[list[str]]:
-    def opt(x: float | None) -> str:
-        return "" if x is None else fmt(x)
+    def num(values: list[float | None], digits: int) -> pa.Array:
+        return pa.array([None if v is None else round(v, digits) + 0.0 for v in values], pa.float64())
 
-    return [
-        [name, str(point), r.obs.date.isoformat(), r.obs.region, r.obs.source, r.obs.group or "",
-         opt(r.obs.low), opt(r.obs.high), opt(r.obs.value), f"{r.measurement.sigma:.4f}",
-         fmt(r.p05), fmt(r.p50), fmt(r.p95), f"{r.p_in_range:.4f}", f"{r.log_score:.4f}",
-         f"{r.p_below:.4f}", f"{r.p_above:.4f}", r.verdict]
-        for r in rows
-    ]
+    return pa.table({
+        "scenario": pa.array([name] * len(flat), pa.string()),
+        "point": pa.array([p for p, _ in flat], pa.int64()),
+        "date": pa.array([r.obs.date for _, r in flat], pa.date32()),
+        "region": pa.array([r.obs.region for _, r in flat], pa.string()),
+        "source": pa.array([r.obs.source for _, r in flat], pa.string()),
+        "group": pa.array([r.obs.group for _, r in flat], pa.string()),
+        "obs_low": num([r.obs.low for _, r in flat], 3),
+        "obs_high": num([r.obs.high for _, r in flat], 3),
+        "obs_value": num([r.obs.value for _, r in flat], 3),
+        "sigma": num([r.measurement.sigma for _, r in flat], 4),
+        "sim_p05": num([r.p05 for _, r in flat], 3),
+        "sim_p50": num([r.p50 for _, r in flat], 3),
+        "sim_p95": num([r.p95 for _, r in flat], 3),
+        "p_in_range": num([r.p_in_range for _, r in flat], 4),
+        "log_score": num([r.log_score for _, r in flat], 4),
+        "p_below": num([r.p_below for _, r in flat], 4),
+        "p_above": num([r.p_above for _, r in flat], 4),
+        "verdict": pa.array([r.verdict for _, r in flat], pa.string()),
+    })

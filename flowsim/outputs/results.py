@@ -1,209 +1,152 @@
-"""Output rows (summary, flows, trajectories, parameters) and atomic writing of result files."""
+"""`Results`: what a run, sweep, comparison or calibration produced, as data first and files on request.
+
+Tables travel as pyarrow tables (`records.py`); pandas DataFrames, an xarray
+Dataset and files in any format (`formats/`) are views of them, so a notebook
+and the command line read the same numbers.
+"""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import json
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flowsim.experiments.executor import Simulation
+from flowsim.outputs.formats import FORMATS
+from flowsim.outputs.staging import RESULT_FILES, Staged
 
-SUMMARY = ["scenario", "point", "date", "day", "region", "mean", "sd", "p05", "p25", "p50", "p75", "p95"]
-FLOWS = ["scenario", "point", "date", "day", "flow", "mean", "p05", "p50", "p95"]
-TRAJECTORIES = ["scenario", "point", "replicate", "date", "day", "region", "population"]
-QUANTILES = [5, 25, 50, 75, 95]
-
-
-def fmt(x: float) -> str:
-    """Numbers as short text: to 3 decimals, without trailing zeros (whole numbers bare)."""
-    return f"{x:.3f}".rstrip("0").rstrip(".")
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    import xarray as xr
 
 
-def fmt_array(a: np.ndarray) -> list[Any]:
-    """`fmt` over a whole array, as nested lists of the same shape (one pass, no per-row numpy)."""
-    flat = [fmt(v) for v in a.ravel().tolist()]
-    return np.array(flat, dtype=object).reshape(a.shape).tolist()
+@dataclass
+class Results:
+    """One scenario's results. Nothing is written until `write`."""
 
+    name: str
+    tables: dict[str, pa.Table]
+    meta: dict[str, Any] = field(default_factory=dict)
+    start: dt.date | None = None
+    days: np.ndarray | None = None  # recorded days since start
+    regions: tuple[str, ...] = ()
+    populations: np.ndarray | None = None  # (points, replicates, records, regions), when kept
+    files: dict[str, bytes] = field(default_factory=dict)  # other files of the folder (calibrated.yaml, ...)
+    extra: dict[str, Any] = field(default_factory=dict)  # records for printing (comparison rows, scores)
 
-def dates(sim: Simulation) -> list[str]:
-    return date_strings(sim.scenario.start, sim.days)
+    def frame(self, name: str) -> pd.DataFrame | None:
+        """A table as a DataFrame with real dates (datetime64), or None if this result has no such table."""
+        table = self.tables.get(name)
+        if table is None:
+            return None
+        import pandas as pd
 
+        df = table.to_pandas()
+        for col in ("date", "from", "to"):
+            if col in df.columns:
+                df[col] = pd.to_datetime(df[col])
+        return df
 
-def date_strings(start: dt.date, days: np.ndarray) -> list[str]:
-    origin = np.datetime64(start)
-    return [str(origin + np.timedelta64(int(d), "D")) for d in days]
+    @property
+    def summary(self) -> pd.DataFrame | None:
+        return self.frame("summary")
 
+    @property
+    def flows(self) -> pd.DataFrame | None:
+        return self.frame("flows")
 
-def quantiles(x: np.ndarray, percents: Sequence[float]) -> np.ndarray:
-    """Percentiles along the last axis, numpy's default (linear) rule, with one sort for all of them."""
-    s = np.sort(x, axis=-1)
-    n = s.shape[-1]
-    out = []
-    for q in percents:
-        pos = q / 100 * (n - 1)
-        lo = int(np.floor(pos))
-        hi = min(lo + 1, n - 1)
-        t = pos - lo
-        a, b = s[..., lo], s[..., hi]
-        out.append(a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t))
-    return np.stack(out, axis=-1)
+    @property
+    def parameters(self) -> pd.DataFrame | None:
+        return self.frame("parameters")
 
+    @property
+    def comparison(self) -> pd.DataFrame | None:
+        return self.frame("comparison")
 
-def population_stats(pops: np.ndarray) -> np.ndarray:
-    """(..., replicates) -> (..., 7): mean, sd, p05, p25, p50, p75, p95."""
-    x = pops.astype(float)
-    n = x.shape[-1]
-    sd = x.std(axis=-1, ddof=1) if n > 1 else np.zeros(x.shape[:-1])
-    return np.concatenate([x.mean(axis=-1)[..., None], sd[..., None], quantiles(x, QUANTILES)], axis=-1)
+    @property
+    def trajectories(self) -> pd.DataFrame | None:
+        return self.frame("trajectories")
 
+    @property
+    def points(self) -> pd.DataFrame | None:
+        return self.frame("points")
 
-def moved_stats(moved: np.ndarray) -> np.ndarray:
-    """(records, counters, ..., replicates) cumulative -> (records - 1, counters, ..., 4) per period."""
-    x = np.diff(moved, axis=0).astype(float)
-    return np.concatenate([x.mean(axis=-1)[..., None], quantiles(x, [5, 50, 95])], axis=-1)
+    @property
+    def posterior(self) -> pd.DataFrame | None:
+        return self.frame("posterior")
 
+    @property
+    def differences(self) -> pd.DataFrame | None:
+        return self.frame("differences")
 
-def summary_rows(sim: Simulation) -> Iterator[str]:
-    return stats_summary_rows(sim.scenario.name, sim.point, dates(sim), sim.days, list(sim.scenario.regions),
-                              population_stats(sim.populations))
+    def to_xarray(self) -> xr.Dataset:
+        """Populations with dims (point, replicate, date, region) when kept, and the summary statistics.
 
+        A sweep keeps per-point statistics only; its Dataset has the statistics
+        (dims point, date, region) and no `population` variable.
+        """
+        import pandas as pd
+        import xarray as xr
 
-def stats_summary_rows(name: str, point: int, dates: list[str], days: np.ndarray, regions: list[str],
-                       stats: np.ndarray) -> Iterator[str]:
-    cells = fmt_array(stats)
-    for k, date in enumerate(dates):
-        head = f"{name},{point},{date},{days[k]},"
-        for r, region in enumerate(regions):
-            yield head + region + "," + ",".join(cells[k][r])
+        data: dict[str, Any] = {}
+        coords: dict[str, Any] = {"region": list(self.regions)}
+        if self.days is not None and self.start is not None:
+            coords["date"] = pd.to_datetime(np.datetime64(self.start, "D") + self.days.astype("timedelta64[D]"))
+            coords["day"] = ("date", self.days.astype(np.int64))
+        if self.populations is not None:
+            pops = self.populations
+            coords["point"] = np.arange(pops.shape[0])
+            coords["replicate"] = np.arange(pops.shape[1])
+            data["population"] = (("point", "replicate", "date", "region"), pops)
+        summary = self.tables.get("summary")
+        if summary is not None and self.days is not None:
+            points = np.unique(summary.column("point").to_numpy())
+            coords["point"] = points
+            shape = (len(points), len(self.days), len(self.regions))
+            for stat in ("mean", "sd", "p05", "p25", "p50", "p75", "p95"):
+                data[stat] = (("point", "date", "region"), summary.column(stat).to_numpy().reshape(shape))
+        return xr.Dataset(data, coords=coords, attrs={"scenario": self.name})
 
+    def write(self, folder: Path | str, format: str = "csv") -> Path:
+        """Write every table (and run.json) atomically into `folder`; returns the folder."""
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        from flowsim.outputs.staging import make_folder
 
-def flow_rows(sim: Simulation) -> Iterator[str]:
-    """Persons moved by each flow (and shock) between consecutive report dates."""
-    return stats_flow_rows(sim.scenario.name, sim.point, dates(sim), sim.days, list(sim.counters),
-                           moved_stats(sim.moved))
+        folder = Path(folder)
+        make_folder(folder)
+        with Staged(folder) as staged:
+            for name, table in self.tables.items():
+                staged.table(name, table, format)
+                if format != "csv" and name in self.extra.get("always_csv", ()):
+                    staged.table(name, table, "csv")  # read by other files (calibrated.yaml reads posterior.csv)
+            for name, content in self.files.items():
+                staged.bytes(name, content)
+            staged.remove(*RESULT_FILES, *self.stale)
+            if self.meta:
+                staged.json(self.meta_file, self.meta)
+            staged.commit()
+        return folder
 
+    @property
+    def meta_file(self) -> str:
+        return str(self.extra.get("meta_file", "run.json"))
 
-def stats_flow_rows(name: str, point: int, dates: list[str], days: np.ndarray, counters: list[str],
-                    stats: np.ndarray) -> Iterator[str]:
-    cells = fmt_array(stats)
-    for k, date in enumerate(dates[1:]):
-        head = f"{name},{point},{date},{days[k + 1]},"
-        for f, flow in enumerate(counters):
-            yield head + flow + "," + ",".join(cells[k][f])
+    @property
+    def stale(self) -> tuple[str, ...]:
+        """Files of other commands that this result replaces (a run replaces a sweep's run.json, ...)."""
+        return tuple(self.extra.get("stale", ()))
 
+    def plot(self, folder: Path | str | None = None) -> Path:
+        """Draw the fan chart; written to `folder`/plot.png (default: a temporary folder)."""
+        import tempfile
 
-def trajectory_rows(sim: Simulation) -> Iterator[str]:
-    days = dates(sim)
-    regions = list(sim.scenario.regions)
-    pops = sim.populations
-    cells = pops.tolist() if pops.dtype.kind in "iu" else fmt_array(pops)
-    for rep in range(sim.replicates):
-        for k, date in enumerate(days):
-            head = f"{sim.scenario.name},{sim.point},{rep},{date},{sim.days[k]},"
-            for r, region in enumerate(regions):
-                yield f"{head}{region},{cells[k][r][rep]}"
+        from flowsim.outputs.plot import plot_folder
 
-
-def parameter_header(sims: Sequence[Simulation]) -> list[str]:
-    keys: list[str] = []
-    for sim in sims:
-        keys += [k for k in sim.drawn if k not in keys]
-    return ["point", "replicate", *keys]
-
-
-def parameter_rows(sims: Sequence[Simulation], header: list[str]) -> Iterator[list[str]]:
-    """One row per replicate with each value drawn for it (empty where not drawn)."""
-    for sim in sims:
-        cols = [sim.drawn.get(k) for k in header[2:]]
-        for rep in range(sim.replicates):
-            yield [str(sim.point), str(rep), *("" if c is None else repr(float(c[rep])) for c in cols)]
-
-
-class Staged:
-    """Result files written under temporary names, then renamed together.
-
-    A crash before `commit` leaves only dot-named temporary files, which are
-    removed; after `commit` every file is complete. `run.json` is renamed last.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.pending: list[tuple[Path, Path]] = []
-        self.stale: list[Path] = []
-
-    def __enter__(self) -> Staged:
-        make_folder(self.folder)
-        return self
-
-    def csv(self, name: str, header: list[str], rows: Iterable[Sequence[str]]) -> None:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-        self.text(name, buf.getvalue())
-
-    def lines(self, name: str, header: list[str], lines: Iterable[str]) -> None:
-        """Rows already joined with commas (only for cells that never need quoting)."""
-        buf = io.StringIO()
-        buf.write(",".join(header) + "\n")
-        for line in lines:
-            buf.write(line)
-            buf.write("\n")
-        self.text(name, buf.getvalue())
-
-    def json(self, name: str, data: dict[str, Any]) -> None:
-        self.text(name, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-    def text(self, name: str, content: str) -> None:
-        self.bytes(name, content.encode("utf-8"))
-
-    def bytes(self, name: str, content: bytes) -> None:
-        final = self.folder / name
-        tmp = self.folder / f".{name}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.pending.append((tmp, final))
-
-    def remove(self, *names: str) -> None:
-        """At commit, drop files an earlier run left that this one does not produce."""
-        written = {final.name for _, final in self.pending}
-        self.stale += [self.folder / n for n in names if n not in written]
-
-    def commit(self) -> list[Path]:
-        for path in self.stale:
-            if path.name not in {final.name for _, final in self.pending}:
-                path.unlink(missing_ok=True)
-        done = []
-        for tmp, final in sorted(self.pending, key=lambda p: p[1].name == "run.json"):
-            os.replace(tmp, final)
-            done.append(final)
-        self.pending.clear()
-        return done
-
-    def __exit__(self, *exc: object) -> None:
-        for tmp, _ in self.pending:
-            tmp.unlink(missing_ok=True)
-
-
-RUN_FILES = ("summary.csv", "flows.csv", "parameters.csv", "comparison.csv", "trajectories.csv", "points.csv",
-             "plot.png")
-"""Files of a run or sweep: each removes those of them it does not write, so none is left over."""
-
-
-def make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from flowsim.model.errors import NO_VALUE, InputError, Origin
-
-        raise InputError(Origin(str(folder)), "--out", NO_VALUE,
-                         f"cannot create the results folder: {exc.strerror or exc}") from None
+        target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="flowsim-plot-"))
+        if not (target / "summary.csv").is_file():
+            self.write(target)
+        return plot_folder(target)

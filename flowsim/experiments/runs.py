@@ -1,0 +1,328 @@
+"""Runs of scenario files: load and check them, plan jobs, simulate into `Results` (writing is the caller's)."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from flowsim import __version__
+from flowsim.engines.plan import counter_names, record_days
+from flowsim.experiments import calibrate, design, limits, paired, sensitivity, sweep
+from flowsim.experiments.chunkstore import ChunkStore
+from flowsim.experiments.executor import Simulation, simulate
+from flowsim.model.errors import NO_VALUE, InputError, Origin
+from flowsim.model.observations import scenario_observations
+from flowsim.model.scenario import Event, Observation, Scenario, load_scenario
+from flowsim.model.yamlsource import Located
+from flowsim.outputs import compare, records
+from flowsim.outputs.results import Results
+
+
+@dataclass
+class RunOptions:
+    replicates: int | None = None
+    seed: int | None = None
+    overrides: list[str] = field(default_factory=list)
+    out: Path = Path("results")
+    trajectories: bool = False
+    engine: str = "step"
+    workers: int = 1
+    comparison: compare.Settings = field(default_factory=compare.Settings)
+    format: str = "csv"
+
+
+@dataclass
+class Loaded:
+    """A validated scenario with its file and reported figures."""
+
+    path: Path
+    scenario: Scenario
+    observations: list[Observation]
+    notes: list[str]
+    located: Located
+
+    @property
+    def replicates(self) -> int:
+        return self.scenario.replicates
+
+    def folder(self, out: Path) -> Path:
+        return out / self.scenario.name
+
+
+def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Loaded:
+    """Load and check one scenario with the run options applied (no simulation yet)."""
+    overrides = list(opts.overrides)
+    if opts.replicates is not None:
+        overrides.append(f"replicates={opts.replicates}")
+    if opts.seed is not None:
+        overrides.append(f"seed={opts.seed}")
+    scenario, located = load_scenario(path, overrides)
+    obs, notes = scenario_observations(scenario, located, path.parent, observations)
+    for text in opts.overrides:
+        note = scenario.overridden_by_events(text.partition("=")[0].strip())
+        if note:
+            notes.append(note)
+    if scenario.sweep is not None:  # a scenario file is wrong or not, whichever command reads it
+        built = design.build(design.axes_from_scenario(scenario, located), scenario.sweep.method,
+                             scenario.sweep.samples, scenario.seed)
+        design.check(built, scenario, located)
+    return Loaded(path, scenario, obs, notes, located)
+
+
+@dataclass
+class Outcome:
+    """A finished run: its results, where they were written, and its comparison."""
+
+    results: Results
+    folder: Path
+    comparison: list[compare.Row]
+    score: compare.Score | None
+
+    @property
+    def sim(self) -> Simulation:
+        sim: Simulation = self.results.extra["simulation"]
+        return sim
+
+
+def load_all(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
+    """Load several scenarios; two that would write to the same result folder are a mistake."""
+    loaded: list[Loaded] = []
+    for path in paths:
+        item = load(path, opts, observations)
+        twin = next((x for x in loaded if x.scenario.name == item.scenario.name), None)
+        if twin is not None:
+            raise InputError(item.located.origin(("name",)), "name", item.scenario.name,
+                             f"is also the name of {twin.path}; both would write to {item.folder(opts.out)}")
+        loaded.append(item)
+    return loaded
+
+
+def load_paired(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
+    """Load A (the first) and each B with A's seed, for common random numbers (see paired.py)."""
+    loaded = load_all(paths, opts, observations)
+    if len(loaded) < 2:
+        raise InputError(Origin("command line --paired"), "paired", NO_VALUE,
+                         "needs two or more scenarios: the reference A, then each B to difference with it")
+    ref = loaded[0]
+    same_seed = replace(opts, seed=ref.scenario.seed)
+    for item in loaded[1:]:
+        paired.check(ref.path, ref.scenario, item.path, item.scenario)
+    return [ref, *(load(item.path, same_seed, observations) for item in loaded[1:])]
+
+
+def simulate_item(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Results:
+    """Simulate one loaded scenario: its tables, comparison and run record (nothing written)."""
+    s = item.scenario
+    extra = [s.day_of(o.date) for o in item.observations]
+    limits.check_run(str(item.path), s.replicates, len(record_days(s, extra)), len(s.regions), len(counter_names(s)),
+                     opts.trajectories)
+    t0 = time.perf_counter()
+    sim = simulate(s, extra_days=extra, workers=opts.workers, progress=progress, engine=opts.engine)
+    wall = time.perf_counter() - t0
+    rows, group_scores = compare.compare(sim.populations, sim.days, s, sim.biases, item.observations,
+                                         opts.comparison)
+    score = compare.score(rows, group_scores) if rows else None
+    regions = list(s.regions)
+    tables = {
+        "summary": records.summary(s.name, [0], s.start, sim.days, regions,
+                                   records.population_stats(sim.populations)[None]),
+        "flows": records.flows(s.name, [0], s.start, sim.days, list(sim.counters),
+                               records.moved_stats(sim.moved)[None]),
+        "parameters": records.parameters([0], sim.replicates, {}, dict(sim.drawn)),
+    }
+    if opts.trajectories:
+        tables["trajectories"] = records.trajectories(s.name, 0, s.start, sim.days, regions, sim.populations)
+    if rows:
+        tables["comparison"] = compare.table(s.name, [0], [rows])
+    return Results(s.name, tables, metadata(item, opts, wall, score), s.start, sim.days, tuple(regions),
+                   np.moveaxis(sim.populations, 2, 0)[None],
+                   extra={"comparison": rows, "score": score, "simulation": sim})
+
+
+def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Outcome:
+    """Simulate one loaded scenario and write its result folder atomically."""
+    res = simulate_item(item, opts, progress)
+    folder = res.write(item.folder(opts.out), opts.format)
+    return Outcome(res, folder, res.extra["comparison"], res.extra["score"])
+
+
+def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score | None) -> dict[str, object]:
+    s = item.scenario
+    return {
+        "flowsim_version": __version__,
+        "scenario": s.name,
+        "scenario_file": str(item.path),
+        "scenario_sha256": hashlib.sha256(item.path.read_bytes()).hexdigest(),
+        "command_line": " ".join(["flowsim", *sys.argv[1:]]),
+        "overrides": opts.overrides,
+        "seed": s.seed,
+        "replicates": s.replicates,
+        "engine": opts.engine,
+        "workers": opts.workers,
+        "wall_time_s": round(wall, 3),
+        "events": [
+            {"date": e.date.isoformat(), "label": e.label() if e.shock or e.name else _describe(e)}
+            for e in s.events
+        ],
+        "observations": [o.model_dump(mode="json") for o in item.observations],
+        "comparison": None if score is None else {
+            "observations": score.observations,
+            "groups": score.groups,
+            "consistent": score.consistent,
+            "log_score": round(score.log_score, 6),
+            "tolerance": opts.comparison.tolerance,
+        },
+    }
+
+
+def _describe(e: Event) -> str:
+    change = e.set if e.set is not None else e.scale or {}
+    verb = "set" if e.set is not None else "scale"
+    return f"{verb} " + ", ".join(f"{k.removeprefix('flows.')}" for k in change)
+
+
+@dataclass
+class SweepRequest:
+    params: list[str]
+    method: str | None = None
+    samples: int | None = None
+    scheduler: str | None = None
+    resume: bool = False
+
+
+@dataclass
+class SweepDone:
+    job: sweep.Job
+    outcome: sweep.Outcome
+    folder: Path
+    results: Results
+    failed: list[int]
+    errors: list[Path]
+
+
+def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> sweep.Job:
+    """Build and check the design (user errors surface here, before anything runs)."""
+    s = item.scenario
+    axes = [design.parse_param(t) for t in req.params] or design.axes_from_scenario(s, item.located)
+    method = req.method or (s.sweep.method if s.sweep else "grid")
+    samples = req.samples or (s.sweep.samples if s.sweep else 64)
+    built = design.build(axes, method, samples, s.seed)  # type: ignore[arg-type]
+    design.check(built, s, item.located)
+    _event_notes(item, built)
+    days = record_days(s, [s.day_of(o.date) for o in item.observations])
+    job = sweep.Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
+    _guard(job, item)
+    return job
+
+
+def _event_notes(item: Loaded, built: design.Design) -> None:
+    for a in built.axes:
+        note = item.scenario.overridden_by_events(design.split_path(item.scenario, a.path)[0])
+        if note:
+            item.notes.append(note)
+
+
+def _guard(job: sweep.Job, item: Loaded) -> None:
+    s = job.scenario
+    limits.check_sweep(str(item.path), job.n_points, job.replicates, job.per_chunk * job.replicates, len(job.days),
+                       len(s.regions), len(counter_names(s)) if job.mode == "full" else 0)
+
+
+def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: sweep.Job,
+              advance: Callable[[int], None] = lambda n: None, write: bool = True) -> SweepDone:
+    """Run the sweep's chunks (kept on disk for --resume under the result folder); its Results, written if asked."""
+    folder = item.folder(opts.out)
+    store = ChunkStore(folder, job.fingerprint())
+    t0 = time.perf_counter()
+    outcome = sweep.execute(job, store, workers=opts.workers, scheduler=req.scheduler, resume=req.resume,
+                            advance=advance)
+    wall = time.perf_counter() - t0
+    failed = sweep.failed_points(job, outcome)
+    meta = metadata(item, opts, wall, None)
+    meta.update({
+        "sweep": {"method": job.design.method, "parameters": job.design.names, "points": job.n_points,
+                  "points_per_chunk": job.per_chunk, "chunks": len(job.chunks()),
+                  "chunks_reused": outcome.reused, "scheduler": req.scheduler},
+        "failed_points": failed,
+    })
+    res = sweep.to_results(job, outcome, meta)
+    if write:
+        res.write(folder, opts.format)
+    errors = [store.error_path(i) for i in sorted(outcome.failures)]
+    return SweepDone(job, outcome, folder, res, failed, errors)
+
+
+def execute_job(item: Loaded, opts: RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
+                resume: bool, advance: Callable[[int], None]) -> tuple[sweep.Outcome, list[Path], float]:
+    """Run a lanes job (calibration draws, sensitivity samples) on the sweep machinery."""
+    store = ChunkStore(item.folder(opts.out), job.fingerprint(), kind)
+    t0 = time.perf_counter()
+    outcome = sweep.execute(job, store, workers=opts.workers, scheduler=scheduler, resume=resume, advance=advance)
+    errors = [store.error_path(i) for i in sorted(outcome.failures)]
+    return outcome, errors, time.perf_counter() - t0
+
+
+def scope_of(param: str) -> tuple[str | None, str]:
+    """`NAME/PATH=lo:hi` -> (NAME, `PATH=lo:hi`); a plain `PATH=lo:hi` is for every scenario."""
+    head, sep, rest = param.partition("=")
+    name, slash, path = head.partition("/")
+    return (name.strip(), path + sep + rest) if slash else (None, param)
+
+
+def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicates: int,
+                     only_known: bool = False) -> sweep.Job:
+    """The base job of a calibration: its design is the prior box (uniform priors from PATH=lo:hi).
+
+    With `only_known`, parameters the scenario does not have are left out (model
+    comparison calibrates each scenario's own parameters). `NAME/PATH=lo:hi` is a
+    prior for scenario NAME only.
+    """
+    s = item.scenario
+    if not item.observations:
+        raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
+                         "calibration needs reported figures: add `observations:` or pass --observations")
+    if not params:
+        raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
+    mine = [plain for scope, plain in map(scope_of, params) if scope in (None, s.name)]
+    if not mine:
+        raise InputError(Origin(str(item.path)), "param", ", ".join(params),
+                         "none of these priors is for this scenario")
+    axes = [design.parse_param(t) for t in mine]
+    for a in axes:
+        if a.values is not None:
+            raise InputError(a.origin, a.path, NO_VALUE, "a prior is a range: write PATH=lo:hi")
+    if only_known:
+        axes = [a for a in axes if design.split_path(s, a.path)[0]]
+        if not axes:
+            raise InputError(Origin(str(item.path)), "param", ", ".join(params),
+                             "none of these parameters is in this scenario")
+    built = calibrate.prior_design(axes)
+    design.check(built, s, item.located)
+    _event_notes(item, built)
+    days = record_days(s, [s.day_of(o.date) for o in item.observations])
+    job = sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores",
+                    chunk_lanes=calibrate.CHUNK_LANES)
+    _guard(job, item)
+    return job
+
+
+def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples: int, replicates: int,
+                     outputs: list[str]) -> tuple[sweep.Job, list[sensitivity.Output]]:
+    s = item.scenario
+    if not params:
+        raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
+    outs = [sensitivity.parse_output(t, s) for t in outputs] or [
+        sensitivity.Output(f"{r}@{s.end.isoformat()}", r, s.end) for r in s.regions]
+    built = sensitivity.saltelli([design.parse_param(t) for t in params], samples, s.seed)
+    design.check(built, s, item.located)
+    _event_notes(item, built)
+    days = record_days(s, [s.day_of(o.date) for o in outs if o.date is not None])
+    job = sweep.Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means")
+    _guard(job, item)
+    return job, outs

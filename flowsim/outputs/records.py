@@ -1,0 +1,137 @@
+"""Results as typed tables (pyarrow): built from the engines' arrays, read by writers, pandas and xarray.
+
+Every table a command writes is made here, so a column has one definition
+whatever the format: `scenario` and `region` are strings, `point`, `day`,
+`replicate` and `population` integers, `date` a calendar date, statistics
+float64 rounded to 3 decimals (the precision of the files since version 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SUMMARY = ["scenario", "point", "date", "day", "region", "mean", "sd", "p05", "p25", "p50", "p75", "p95"]
+FLOWS = ["scenario", "point", "date", "day", "flow", "mean", "p05", "p50", "p95"]
+TRAJECTORIES = ["scenario", "point", "replicate", "date", "day", "region", "population"]
+QUANTILES = [5, 25, 50, 75, 95]
+DECIMALS = 3
+
+
+def quantiles(x: np.ndarray, percents: Sequence[float]) -> np.ndarray:
+    """Percentiles along the last axis, numpy's default (linear) rule, with one sort for all of them."""
+    s = np.sort(x, axis=-1)
+    n = s.shape[-1]
+    out = []
+    for q in percents:
+        pos = q / 100 * (n - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, n - 1)
+        t = pos - lo
+        a, b = s[..., lo], s[..., hi]
+        out.append(a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t))
+    return np.stack(out, axis=-1)
+
+
+def population_stats(pops: np.ndarray) -> np.ndarray:
+    """(..., replicates) -> (..., 7): mean, sd, p05, p25, p50, p75, p95."""
+    x = pops.astype(float)
+    n = x.shape[-1]
+    sd = x.std(axis=-1, ddof=1) if n > 1 else np.zeros(x.shape[:-1])
+    return np.concatenate([x.mean(axis=-1)[..., None], sd[..., None], quantiles(x, QUANTILES)], axis=-1)
+
+
+def moved_stats(moved: np.ndarray) -> np.ndarray:
+    """(records, counters, ..., replicates) cumulative -> (records - 1, counters, ..., 4) per period."""
+    x = np.diff(moved, axis=0).astype(float)
+    return np.concatenate([x.mean(axis=-1)[..., None], quantiles(x, [5, 50, 95])], axis=-1)
+
+
+def date_strings(start: dt.date, days: np.ndarray) -> list[str]:
+    origin = np.datetime64(start)
+    return [str(origin + np.timedelta64(int(d), "D")) for d in days]
+
+
+def dates(start: dt.date, days: np.ndarray) -> np.ndarray:
+    return (np.datetime64(start, "D") + days.astype("timedelta64[D]")).astype("datetime64[D]")
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(x, dtype=float), DECIMALS) + 0.0  # + 0.0: no "-0"
+
+
+def _grid(points: Sequence[int], days: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, ...]:
+    """Point, day index and label index of every row, in point, date, label order."""
+    p, k, r = np.meshgrid(np.asarray(points, dtype=np.int64), np.arange(len(days)), np.arange(len(labels)),
+                          indexing="ij")
+    return p.ravel(), k.ravel(), r.ravel()
+
+
+def summary(name: str, points: Sequence[int], start: dt.date, days: np.ndarray, regions: Sequence[str],
+            stats: np.ndarray) -> pa.Table:
+    """stats (points, records, regions, 7) -> one row per point, date and region."""
+    import pyarrow as pa
+
+    p, k, r = _grid(points, days, regions)
+    flat = _round(stats.reshape(-1, stats.shape[-1]))
+    cols = {"scenario": pa.array([name] * len(p), pa.string()), "point": p, "date": dates(start, days)[k],
+            "day": days[k].astype(np.int64), "region": np.asarray(regions, dtype=object)[r]}
+    cols.update({c: flat[:, i] for i, c in enumerate(SUMMARY[5:])})
+    return pa.table(cols)
+
+
+def flows(name: str, points: Sequence[int], start: dt.date, days: np.ndarray, counters: Sequence[str],
+          stats: np.ndarray) -> pa.Table:
+    """stats (points, records - 1, counters, 4) -> persons moved in each period, dated at its end."""
+    import pyarrow as pa
+
+    ends = days[1:]
+    p, k, f = _grid(points, ends, counters)
+    flat = _round(stats.reshape(-1, stats.shape[-1]))
+    cols = {"scenario": pa.array([name] * len(p), pa.string()), "point": p, "date": dates(start, ends)[k],
+            "day": ends[k].astype(np.int64), "flow": np.asarray(counters, dtype=object)[f]}
+    cols.update({c: flat[:, i] for i, c in enumerate(FLOWS[5:])})
+    return pa.table(cols)
+
+
+def trajectories(name: str, point: int, start: dt.date, days: np.ndarray, regions: Sequence[str],
+                 pops: np.ndarray) -> pa.Table:
+    """pops (records, regions, replicates) -> one row per replicate, date and region."""
+    import pyarrow as pa
+
+    k_n, r_n, reps = pops.shape
+    grid = np.meshgrid(np.arange(reps), np.arange(k_n), np.arange(r_n), indexing="ij")
+    rep, k, r = (g.ravel() for g in grid)
+    values = np.moveaxis(pops, 2, 0).reshape(-1)
+    region = pa.DictionaryArray.from_arrays(pa.array(r.astype(np.int32)), pa.array(list(regions)))
+    return pa.table({"scenario": pa.array([name] * len(rep), pa.string()), "point": np.full(len(rep), point),
+                     "replicate": rep.astype(np.int64), "date": dates(start, days)[k], "day": days[k].astype(np.int64),
+                     "region": region.cast(pa.string()),
+                     "population": values.astype(np.int64) if values.dtype.kind in "iu" else _round(values)})
+
+
+def parameters(points: Sequence[int], replicates: int, swept: dict[str, np.ndarray],
+               drawn: dict[str, np.ndarray | None]) -> pa.Table:
+    """One row per point and replicate: swept values (per point) and drawn values (per lane; None: not drawn)."""
+    import pyarrow as pa
+
+    n = len(points) * replicates
+    cols: dict[str, object] = {"point": np.repeat(np.asarray(points, dtype=np.int64), replicates),
+                               "replicate": np.tile(np.arange(replicates, dtype=np.int64), len(points))}
+    for key, values in swept.items():
+        cols[key] = np.repeat(np.asarray(values, dtype=float), replicates)
+    for key, lanes in drawn.items():
+        cols[key] = pa.nulls(n, pa.float64()) if lanes is None else np.asarray(lanes, dtype=float)
+    return pa.table(cols)
+
+
+def concat(tables: Sequence[pa.Table]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
