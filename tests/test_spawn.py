@@ -145,13 +145,15 @@ def sweep_args(tmp_path: Path) -> list[str]:
 
 
 @POSIX_ONLY
-@pytest.mark.parametrize("method", [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()])
+@pytest.mark.parametrize("method", [m for m in ("fork", "spawn", "forkserver")
+                                    if m in multiprocessing.get_all_start_methods()])
 def test_workers_die_with_a_killed_parent(tmp_path: Path, method: str) -> None:
-    """SIGKILL of the parent mid-sweep: every worker (busy or idle) and helper process exits within seconds."""
+    """SIGKILL of the parent mid-sweep: every worker (busy or idle) and helper process exits within seconds.
+    Under forkserver the workers are children of the fork server, which lives as long as they do."""
     proc = flowsim(tmp_path, method, *sweep_args(tmp_path))
     children: list[psutil.Process] = []
     try:
-        children = busy_workers(proc, cpu=1.5 if method == "spawn" else 0.3)  # a spawned one imports for ~1 s
+        children = busy_workers(proc, cpu=0.3 if method == "fork" else 1.5)  # others import flowsim for ~1 s
         proc.kill()
         proc.communicate(timeout=30)
         left = gone(children)
@@ -207,7 +209,7 @@ PARENT = textwrap.dedent("""
     from flowsim.experiments import executor
     pid = os.fork()
     if pid == 0:
-        threading.Thread(target=executor.watch_parent, args=(os.getppid(), None, 0.1), daemon=True).start()
+        threading.Thread(target=executor.watch_parent, args=(os.getppid(), 0.1), daemon=True).start()
         time.sleep(60)
         os._exit(0)
     print(pid, flush=True)

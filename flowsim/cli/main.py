@@ -45,8 +45,8 @@ from flowsim.outputs.staging import Staged
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
 )
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)  # pipes get full tables
-err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120, emoji=False)  # pipes get full tables
+err = Console(stderr=True, soft_wrap=True, emoji=False)  # ":100:" in a value stays text
 
 
 def _print_version(value: bool) -> None:
@@ -194,8 +194,8 @@ def compare(
                              "or pass --observations FILE.csv")
     if paired:
         others = [item.scenario.name for item in loaded[1:]]
-        err.print(f"note: paired: {', '.join(others)} run{'s' if len(others) == 1 else ''} with "
-                  f"{loaded[0].scenario.name}'s seed {loaded[0].scenario.seed}", markup=False, highlight=False)
+        logs.note(f"paired: {', '.join(others)} run{'s' if len(others) == 1 else ''} with "
+                  f"{loaded[0].scenario.name}'s seed {loaded[0].scenario.seed}")
     finished = []
     for item in loaded:
         done = _run(item, opts, plot)
@@ -263,7 +263,7 @@ def calibrate(
     params: Annotated[list[str] | None, typer.Option(
         "--param", help="PATH=lo:hi: a uniform prior; NAME/PATH=lo:hi: for scenario NAME only.")] = None,
     draws: Annotated[int, typer.Option("--draws", min=100, help="Simulation budget: parameter sets in all.")] = 20_000,
-    particles: Annotated[int, typer.Option("--particles", min=8, help="SMC particles (posterior samples).")] = 1000,
+    particles: Annotated[int, typer.Option("--particles", min=100, help="SMC particles (posterior samples).")] = 1000,
     replicates: Annotated[int, typer.Option("--replicates", "-n", min=1,
                                             help="Replicates per parameter set (the likelihood estimate).")] = 4,
     observations: ObsFile = None,
@@ -285,22 +285,34 @@ def calibrate(
                          "every particle")
     loaded = runs.load_all(scenarios, opts, observations)
     several = len(loaded) > 1
-    jobs = [runs.plan_calibration(item, opts, list(params or []), replicates, only_known=several)
-            for item in loaded]
     names = [item.scenario.name for item in loaded]
     for text in params or []:
-        scope, plain = runs.scope_of(text)
-        path = plain.partition("=")[0].strip()
+        scope = runs.scope_of(text)[0]
         if scope is not None and scope not in names:
             raise InputError(Origin(f"--param {text}"), "param", scope,
                              f"is not the name of a scenario here ({', '.join(names)})")
+    if several:
+        runs.check_same_observations(loaded)
+    jobs = [runs.plan_calibration(item, opts, list(params or []), replicates, only_known=several)
+            for item in loaded]
+    for text in params or []:
+        path = runs.scope_of(text)[1].partition("=")[0].strip()
         if several and not any(a.path == path for job in jobs for a in job.design.axes):
             raise InputError(Origin(f"--param {text}"), path, NO_VALUE, "is a parameter of none of the scenarios")
     if scheduler:
         _check_scheduler(scheduler)
     evidence: list[tuple[str, float, float]] = []
-    for item, job in zip(loaded, jobs, strict=True):
-        evidence.append(_calibrate_one(item, opts, job, particles, draws, scheduler, resume))
+    try:
+        for item, job in zip(loaded, jobs, strict=True):
+            evidence.append(_calibrate_one(item, opts, job, particles, draws, scheduler, resume))
+    except KeyboardInterrupt:
+        done = [name for name, _, _ in evidence]
+        written = f"results of {', '.join(done)} written; " if done else "no result files written; "
+        err.print(f"interrupted: {written}finished rounds kept under {opts.out}/*/calibration-chunks; rerun the "
+                  "same command with --resume to go on from them", markup=False, highlight=False)
+        raise typer.Exit(130) from None
+    for item in loaded:  # the round chunks served only --resume
+        calibration.finish(item.folder(opts.out))
     if several:
         _model_table(evidence, opts.out)
 
@@ -321,7 +333,6 @@ def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: sweep.Job, par
     r = cal.result
     meta = runs.metadata(item, opts, wall, None)
     calibration.to_results(item, opts, cal, particles, draws, job.replicates, meta).write(folder, opts.format)
-    calibration.finish(folder)
     table = Table(title=f"{item.scenario.name}: posterior ({len(r.points)} particles, ESS {r.ess:,.0f}, "
                         f"{r.simulated:,} simulated draws x {job.replicates} replicates)")
     for col in ("parameter", "prior", "median", "90% interval"):
@@ -336,6 +347,11 @@ def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: sweep.Job, par
     if r.ess < calibration.MIN_ESS:
         err.print(f"warning: the effective sample size ({r.ess:.0f}) is below {calibration.MIN_ESS}; the "
                   "intervals are rough: use more --particles and --draws", markup=False, highlight=False)
+    if r.log_evidence_se > 0.5:
+        err.print(f"warning: the independent SMC islands disagree about the marginal likelihood (± "
+                  f"{r.log_evidence_se:.2f}, and with one island dominating this error is itself underestimated); "
+                  "the evidence and any model probabilities are unreliable: the reports may be out of reach of "
+                  "the priors, or more --particles are needed", markup=False, highlight=False)
     if r.forced:
         err.print("warning: the --draws budget ran out before the sampler reached the posterior; the last step "
                   "jumped there at once, so the posterior is poorly explored: use more --draws",
@@ -415,7 +431,7 @@ def sensitivity_command(
     out.print("noise: share of each output's variance that is replicate noise, taken out of S1 and ST",
               highlight=False)
     for note in sens.noise_notes(rows):
-        err.print(f"note: {note}", markup=False, highlight=False)
+        logs.note(note)
     out.print(f"wrote {folder}/sensitivity{formats.suffix(opts.format)} and {folder}/sensitivity.png",
               highlight=False)
 
@@ -428,9 +444,7 @@ def _lanes(item: runs.Loaded, opts: runs.RunOptions, job: sweep.Job, kind: str, 
 
 @contextlib.contextmanager
 def _points_progress(item: runs.Loaded, kind: str, total: int) -> Iterator[Callable[[int], None]]:
-    """Print the scenario's notes, then a progress bar over points with points/s and an ETA."""
-    for note in item.notes:
-        err.print(f"note: {note}", markup=False, highlight=False)
+    """A progress bar over points with points/s and an ETA (the scenario's notes were logged as it loaded)."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
         task = bar.add_task(f"{item.scenario.name} {kind}", total=total)
@@ -476,8 +490,6 @@ def plot(results_dir: Annotated[Path, typer.Argument(help="A results/<name> fold
 
 
 def _run(item: runs.Loaded, opts: runs.RunOptions, plot: bool) -> runs.Outcome:
-    for note in item.notes:
-        err.print(f"note: {note}", markup=False, highlight=False)
     with _progress() as bar:
         task = bar.add_task(item.scenario.name, total=item.replicates * item.scenario.days)
 

@@ -69,7 +69,7 @@ def side_by_side(finished: list[runs.Outcome]) -> Table:
             cells[i] = f"{r.p50:,.0f}{mark}"
     for key in sorted(keys):
         table.add_row(*key, *keys[key])
-    table.caption = "↑ too high, ↓ too low (the report is in a 5% tail of the simulated reports)"
+    table.caption = "↑ scenario too high, ↓ scenario too low (the report is in a 5% tail of its simulated reports)"
     return table
 
 

@@ -178,6 +178,7 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], cal: Calibr
     for text in overrides:
         key, _, raw = text.partition("=")
         paths.put(doc, key.strip(), YAML(typ="safe").load(raw))
+    _repoint_posteriors(doc, source.parent, out_dir)
     medians = []
     for i, axis in enumerate(cal.design.axes):
         base, index = design.split_path(s, axis.path)
@@ -214,6 +215,19 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], cal: Calibr
     buf = io.StringIO()
     yaml.dump(doc, buf)
     return buf.getvalue()
+
+
+def _repoint_posteriors(node: Any, base: Path, out_dir: Path) -> None:
+    """Posterior files the source scenario already names, made relative to the new file's folder."""
+    if isinstance(node, dict):
+        ref = node.get("posterior")
+        if isinstance(ref, dict) and isinstance(ref.get("file"), str):
+            ref["file"] = os.path.relpath((base / ref["file"]).resolve(), out_dir.resolve())
+        for value in node.values():
+            _repoint_posteriors(value, base, out_dir)
+    elif isinstance(node, list):
+        for value in node:
+            _repoint_posteriors(value, base, out_dir)
 
 
 def posterior_table(cal: Calibration) -> pa.Table:

@@ -120,6 +120,19 @@ def axes_from_scenario(s: Scenario, located: Located) -> list[Axis]:
     return out
 
 
+def check_ranges(axes: list[Axis], what: str) -> None:
+    """Ranges for priors and Sobol samples: each path once, each with lo < hi."""
+    names = [a.path for a in axes]
+    for i, a in enumerate(axes):
+        if a.path in names[:i]:
+            raise InputError(a.origin, a.path, NO_VALUE, "is given twice")
+        if a.values is not None:
+            raise InputError(a.origin, a.path, NO_VALUE, f"{what} needs a range, PATH=lo:hi")
+        lo, hi = a.bounds
+        if not lo < hi:
+            raise InputError(a.origin, a.path, f"{lo:g}:{hi:g}", f"{what} needs lo < hi (to fix a number, use --set)")
+
+
 def build(axes: list[Axis], method: Method, samples: int, seed: int) -> Design:
     if not axes:
         raise InputError(Origin("command line"), "sweep", NO_VALUE,

@@ -94,53 +94,59 @@ def mp_context() -> BaseContext:
     return multiprocessing.get_context(name)
 
 
-def quiet_worker(parent: int | None = None) -> None:
+def quiet_worker(owner: int | None = None) -> None:
     """Start a pool worker: leave Ctrl-C and SIGTERM to the parent, which stops the
-    workers, and exit when the parent dies, even by SIGKILL, so no worker outlives it.
-
-    `parent` is the pid the worker's parent must have; None under forkserver, whose
-    workers are children of the fork server (which exits with our process, and its
-    workers then notice that their parent is gone).
+    workers, and exit when `owner`, the process that made the pool, dies, even by
+    SIGKILL, so that no worker outlives it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held by submit_all while we started
     _kill_me_with_parent()
-    anchor = os.getppid()
-    if parent is not None and anchor != parent:  # the parent died before we got here
-        os._exit(1)
-    threading.Thread(target=watch_parent, args=(anchor, parent), name="flowsim-watch-parent", daemon=True).start()
+    if owner is not None:
+        threading.Thread(target=watch_parent, args=(owner,), name="flowsim-watch-parent", daemon=True).start()
 
 
 def _kill_me_with_parent() -> None:
     """On Linux, have the kernel SIGKILL this process the moment its parent exits (prctl
     PR_SET_PDEATHSIG). The parent here is the thread that started the worker: the one
-    that submitted the pool's first tasks, which outlives the pool."""
+    that submitted the pool's first tasks, which outlives the pool. Under forkserver the
+    parent is the fork server, which outlives our process; watch_parent covers that."""
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def watch_parent(anchor: int, parent: int | None = None, interval: float = PARENT_CHECK) -> None:
-    """Exit this process once its parent is gone; runs in a daemon thread of every worker.
+def watch_parent(owner: int, interval: float = PARENT_CHECK) -> None:
+    """Exit this process once the process `owner` is gone; runs in a daemon thread of every worker.
 
-    The portable guard (macOS has no PR_SET_PDEATHSIG): on POSIX an orphan is adopted by
-    another process, so os.getppid() stops being `anchor`. On Windows it does not change;
-    psutil tells whether the parent still runs (is_running also detects a reused pid).
+    The portable guard (macOS has no PR_SET_PDEATHSIG). For a child of `owner` on POSIX,
+    os.getppid() is enough: an orphan is adopted by another process. Otherwise psutil
+    watches `owner` (is_running also detects a reused pid; a zombie counts as gone): on
+    Windows, where the parent pid of an orphan does not change, under forkserver, whose
+    workers are children of the fork server (which stays alive as long as they do), and
+    when `owner` died before this worker got here.
     """
     alive: Callable[[], bool]
-    if sys.platform == "win32":
+    anchor = os.getppid()
+    if anchor == owner and sys.platform != "win32":
+        def alive() -> bool:
+            return os.getppid() == anchor
+    else:
         import psutil
 
         try:
-            alive = psutil.Process(anchor if parent is None else parent).is_running
+            proc = psutil.Process(owner)
         except psutil.Error:
             os._exit(1)
-    else:
+
         def alive() -> bool:
-            return os.getppid() == anchor
+            try:
+                return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                return False
     while alive():
         time.sleep(interval)
     os._exit(1)
@@ -179,9 +185,8 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     the workers are terminated at once instead of finishing their tasks.
     """
     ctx = _Tracked(mp_context())
-    parent = None if ctx.get_start_method() == "forkserver" else os.getpid()
     with ProcessPoolExecutor(workers, mp_context=cast(BaseContext, ctx), initializer=quiet_worker,
-                             initargs=(parent,)) as pool:
+                             initargs=(os.getpid(),)) as pool:
         try:
             yield pool
         except BaseException:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from flowsim import __version__
+from flowsim import __version__, logs
 from flowsim.engines.plan import counter_names, record_days
 from flowsim.experiments import calibrate, design, limits, paired, sensitivity, sweep
 from flowsim.experiments.chunkstore import ChunkStore
@@ -20,7 +19,7 @@ from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.observations import scenario_observations
 from flowsim.model.scenario import Event, Observation, Scenario, load_scenario
 from flowsim.model.yamlsource import Located
-from flowsim.outputs import compare, records
+from flowsim.outputs import compare, provenance, records
 from flowsim.outputs.results import Results
 
 
@@ -46,6 +45,7 @@ class Loaded:
     observations: list[Observation]
     notes: list[str]
     located: Located
+    observations_file: Path | None = None  # --observations, when it replaces the scenario's own
 
     @property
     def replicates(self) -> int:
@@ -72,7 +72,9 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
         built = design.build(design.axes_from_scenario(scenario, located), scenario.sweep.method,
                              scenario.sweep.samples, scenario.seed)
         design.check(built, scenario, located)
-    return Loaded(path, scenario, obs, notes, located)
+    for text in notes:
+        logs.note(text)
+    return Loaded(path, scenario, obs, notes, located, observations)
 
 
 @dataclass
@@ -152,14 +154,20 @@ def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None =
     return Outcome(res, folder, res.extra["comparison"], res.extra["score"])
 
 
-def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score | None) -> dict[str, object]:
+def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score | None) -> dict[str, Any]:
+    """run.json: what was run, with what, from which files (hashes, versions, git), and the comparison's score."""
     s = item.scenario
+    settings = {"seed": s.seed, "replicates": s.replicates, "engine": opts.engine, "workers": opts.workers,
+                "overrides": opts.overrides, "trajectories": opts.trajectories,
+                "tolerance": opts.comparison.tolerance, "format": opts.format}
+    prov = provenance.collect(item.path, provenance.input_files(s, item.path.parent, item.observations_file),
+                              settings)
     return {
         "flowsim_version": __version__,
         "scenario": s.name,
         "scenario_file": str(item.path),
-        "scenario_sha256": hashlib.sha256(item.path.read_bytes()).hexdigest(),
-        "command_line": " ".join(["flowsim", *sys.argv[1:]]),
+        "scenario_sha256": prov["inputs"][0]["sha256"],
+        "provenance": prov,
         "overrides": opts.overrides,
         "seed": s.seed,
         "replicates": s.replicates,
@@ -226,6 +234,7 @@ def _event_notes(item: Loaded, built: design.Design) -> None:
         note = item.scenario.overridden_by_events(design.split_path(item.scenario, a.path)[0])
         if note:
             item.notes.append(note)
+            logs.note(note)
 
 
 def _guard(job: sweep.Job, item: Loaded) -> None:
@@ -268,6 +277,17 @@ def execute_job(item: Loaded, opts: RunOptions, job: sweep.Job, kind: str, sched
     return outcome, errors, time.perf_counter() - t0
 
 
+def check_same_observations(loaded: list[Loaded]) -> None:
+    """Marginal likelihoods compare models only on the same data: the same reports, read the same way."""
+    first = [o.model_dump(mode="json") for o in loaded[0].observations]
+    for item in loaded[1:]:
+        if [o.model_dump(mode="json") for o in item.observations] != first:
+            raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
+                             f"differ from those of {loaded[0].path} (after leaving out rows outside each run); "
+                             "models are compared on the same reported figures only: give both the same "
+                             "observations and dates, or --observations FILE.csv")
+
+
 def scope_of(param: str) -> tuple[str | None, str]:
     """`NAME/PATH=lo:hi` -> (NAME, `PATH=lo:hi`); a plain `PATH=lo:hi` is for every scenario."""
     head, sep, rest = param.partition("=")
@@ -297,6 +317,7 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicat
     for a in axes:
         if a.values is not None:
             raise InputError(a.origin, a.path, NO_VALUE, "a prior is a range: write PATH=lo:hi")
+    design.check_ranges(axes, "a prior")
     if only_known:
         axes = [a for a in axes if design.split_path(s, a.path)[0]]
         if not axes:

@@ -78,9 +78,7 @@ def parse_output(text: str, s: Scenario) -> Output:
 def saltelli(axes: list[design.Axis], samples: int, seed: int) -> design.Design:
     from SALib.sample import sobol as sobol_sample
 
-    for a in axes:
-        if a.values is not None:
-            raise InputError(a.origin, a.path, NO_VALUE, "sensitivity needs a range, PATH=lo:hi")
+    design.check_ranges(axes, "sensitivity")
     problem = problem_of(axes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SALib prefers a power of 2; any N is valid

@@ -110,7 +110,7 @@ class Observation(Strictly):
     low: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     high: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     source: str = ""
-    sigma: Annotated[float, Field(gt=0, le=5, allow_inf_nan=False)] | None = Field(
+    sigma: Annotated[float, Field(ge=0.001, le=5, allow_inf_nan=False)] | None = Field(
         None, description="sd of the report on the log scale (default: from the range, or --tolerance)")
     group: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         None, description="rows repeating one estimate share a group and count as one measurement")

@@ -1,6 +1,9 @@
 """Simulated populations against reported figures: rows of comparison.csv and a score.
 
 Everything here reads reports through the observation model (`model/obsmodel.py`):
+- `sim_p05`..`sim_p95` and `p_in_range` describe the simulated count; `bias`
+  is the mean bias of the report (it counts bias x the count), which the
+  log score, tails and verdict apply.
 - `p_in_range` is the share of replicates whose population on that date is in
   the reported range (a point value v stands for v(1 +- tolerance)); it is
   descriptive only.
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 COLUMNS = ["scenario", "point", "date", "region", "source", "group", "obs_low", "obs_high", "obs_value", "sigma",
-           "sim_p05", "sim_p50", "sim_p95", "p_in_range", "log_score", "p_below", "p_above", "verdict"]
+           "bias", "sim_p05", "sim_p50", "sim_p95", "p_in_range", "log_score", "p_below", "p_above", "verdict"]
 TOLERANCE = obsmodel.TOLERANCE
 ALARM = 0.05
 """False-alarm rate of each side of the verdict's test, under the model."""
@@ -54,6 +57,7 @@ class Row:
     log_score: float
     p_below: float
     verdict: str
+    bias: float = 1.0  # mean over replicates of the report's bias (the report counts bias x the population)
 
     @property
     def p_above(self) -> float:
@@ -95,7 +99,8 @@ def assess(x: np.ndarray, bias: np.ndarray, observations: list[Observation],
         lo, hi = reported_range(obs, s.tolerance)
         below = obsmodel.p_below(x[i], m, bias[i])
         rows.append(Row(obs, m, float(quant[0, i]), float(quant[1, i]), float(quant[2, i]),
-                        float(np.mean((x[i] >= lo) & (x[i] <= hi))), float(scores[i]), below, verdict(m, below)))
+                        float(np.mean((x[i] >= lo) & (x[i] <= hi))), float(scores[i]), below, verdict(m, below),
+                        float(np.mean(bias[i]))))
     return rows, obsmodel.log_scores(ll, ms)
 
 
@@ -141,6 +146,7 @@ def table(name: str, points: list[int], rows: list[list[Row]]) -> pa.Table:
         "obs_high": num([r.obs.high for _, r in flat], 3),
         "obs_value": num([r.obs.value for _, r in flat], 3),
         "sigma": num([r.measurement.sigma for _, r in flat], 4),
+        "bias": num([r.bias for _, r in flat], 4),
         "sim_p05": num([r.p05 for _, r in flat], 3),
         "sim_p50": num([r.p50 for _, r in flat], 3),
         "sim_p95": num([r.p95 for _, r in flat], 3),
