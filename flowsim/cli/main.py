@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ from flowsim.model.scenario import Scenario, scenario_errors
 from flowsim.outputs import formats, provenance
 from flowsim.outputs.compare import TOLERANCE, Settings
 from flowsim.outputs.plot import plot_folder, result_folders
+from flowsim.outputs.results import Results
 from flowsim.outputs.staging import Staged
 
 app = typer.Typer(
@@ -178,12 +180,13 @@ def compare(
     workers: Workers = None,
     fmt: Format = "csv",
     plot: Plot = False,
+    trajectories: Annotated[bool, typer.Option("--trajectories", help="Also write every replicate's path.")] = False,
     paired: Annotated[bool, typer.Option(
         "--paired", help="Also write results/<B>/differences.csv: B minus the first scenario A, replicate by "
         "replicate; each B runs with A's seed (--seed if given, else A's) so both share random numbers.")] = False,
 ) -> None:
     """Run scenarios and compare them with reported figures; write comparison.csv; rank them."""
-    opts = _options(replicates, seed, sets, out_dir, workers, engine, fmt=fmt)
+    opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories, fmt=fmt)
     opts.comparison = Settings(tolerance)
     loaded = (runs.load_paired if paired else runs.load_all)(scenarios, opts, observations)
     for item in loaded:
@@ -225,6 +228,8 @@ def sweep_command(
     scheduler: Scheduler = None,
     resume: Resume = False,
     top: Annotated[int, typer.Option("--top", min=0, help="Best points to print.")] = 10,
+    keep_chunks: Annotated[bool, typer.Option(
+        "--keep-chunks", help="Keep sweep-chunks/ (Parquet per chunk) after a sweep that finished.")] = False,
     observations: ObsFile = None,
     tolerance: Tolerance = TOLERANCE,
     replicates: Replicates = None,
@@ -247,8 +252,12 @@ def sweep_command(
     job = runs.plan_sweep(item, opts, req)
     if scheduler:
         _check_scheduler(scheduler)
+    if samples is None and job.design.method != "grid" and not (item.scenario.sweep and item.scenario.sweep.samples):
+        logs.note(f"{job.design.method} design of {job.n_points} points (the default); give --samples N for another")
     with _points_progress(item, "sweep", job.n_points) as advance:
         done = runs.run_sweep(item, opts, req, job, advance)
+    if not done.failed and not keep_chunks:  # the chunks serve --resume only; a finished sweep needs none
+        runs.drop_chunks(done.folder)
     out.print(tables.best_points(done, top))
     out.print(f"wrote {done.folder}/ ({job.n_points} points x {job.replicates} replicates"
               f"{f', {done.outcome.reused} chunks reused' if done.outcome.reused else ''})", highlight=False)
@@ -414,11 +423,10 @@ def sensitivity_command(
     meta["sensitivity"] = {"samples": samples, "runs": job.n_points, "replicates_per_run": replicates,
                            "parameters": {a.path: list(a.bounds) for a in job.design.axes},
                            "outputs": [o.text for o in outs]}
-    with Staged(folder) as staged:
-        staged.table("sensitivity", sens.to_table(rows), opts.format)
-        staged.bytes("sensitivity.png", sens.plot(rows))
-        staged.json("sensitivity.json", meta)
-        staged.commit()
+    res = Results(item.scenario.name, {"sensitivity": sens.to_table(rows)}, meta,
+                  files={"sensitivity.png": sens.plot(rows)}, extra={"meta_file": "sensitivity.json"})
+    res.write(folder, opts.format)
+    shutil.rmtree(folder / "sensitivity-chunks", ignore_errors=True)  # they serve --resume only
     table = Table(title=f"{item.scenario.name}: Sobol indices ({job.n_points} runs x {replicates} replicates)")
     for col in ("output", "date", "parameter", "S1", "ST", "noise"):
         table.add_column(col, justify="right" if col in ("S1", "ST", "noise") else "left")

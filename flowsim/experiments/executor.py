@@ -77,7 +77,8 @@ def mp_context() -> BaseContext:
     parent's threads (a progress bar) may hold. On macOS fork is unsafe once system
     frameworks are loaded (Python's own default there is 'spawn' since 3.8), and
     Windows has no fork. A spawned worker starts a fresh interpreter and imports
-    flowsim again: about one second per pool, paid once, whatever its size.
+    flowsim, numpy and scipy again: about 0.9 s of CPU per worker, so about a second
+    per pool on idle cores, paid once per pool, however much work it then does.
 
     The environment variable FLOWSIM_START_METHOD=spawn|fork|forkserver overrides the
     default, for example 'spawn' on Linux to do what macOS and Windows do, or

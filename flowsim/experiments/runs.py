@@ -267,6 +267,12 @@ def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: sweep.Job,
     return SweepDone(job, outcome, folder, res, failed, errors)
 
 
+def drop_chunks(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder / "sweep-chunks", ignore_errors=True)
+
+
 def execute_job(item: Loaded, opts: RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
                 resume: bool, advance: Callable[[int], None]) -> tuple[sweep.Outcome, list[Path], float]:
     """Run a lanes job (calibration draws, sensitivity samples) on the sweep machinery."""

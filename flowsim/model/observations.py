@@ -133,7 +133,8 @@ def scenario_observations(
     path = file if file is not None else (base / str(s.observations))
     if file is None and not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
-        raise problem(located, ("observations",), f"observation file {what} ({path})")
+        raise problem(located, ("observations",), f"observation file {what} ({path.absolute()}: a path is read "
+                      "from the scenario file's folder)")
     sourced = read_rows(path)
     rows = [x.obs for x in sourced]
     kept = [x for x in sourced if x.obs.region in s.regions and s.start <= x.obs.date <= s.end]
