@@ -199,9 +199,6 @@ def test_a_run_of_the_calibrated_scenario_draws_within_the_calibrated_uniform(
     assert drawn.max() > 10 + 0.9 * (high - 10), "draws span the calibrated uniform"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the header says each replicate draws a row of posterior.csv, "
-                   "but a calibrated.yaml whose only calibrated numbers are distribution arguments "
-                   "(set to medians) does not refer to posterior.csv at all")
 def test_header_does_not_claim_rows_are_drawn_when_only_medians_are_set(calibrated: Calibrated) -> None:
     text = (calibrated.folder / "calibrated.yaml").read_text()
     assert "posterior:" not in text

@@ -207,9 +207,10 @@ def spawned_workers(parent: psutil.Process) -> list[psutil.Process]:
 PARENT = textwrap.dedent("""
     import os, sys, threading, time
     from flowsim.experiments import executor
+    me = os.getpid()
     pid = os.fork()
     if pid == 0:
-        threading.Thread(target=executor.watch_parent, args=(os.getppid(), 0.1), daemon=True).start()
+        threading.Thread(target=executor.watch_parent, args=(me, 0.1), daemon=True).start()
         time.sleep(60)
         os._exit(0)
     print(pid, flush=True)

@@ -17,7 +17,6 @@ estimate gives an exact posterior without a tolerance.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import math
 import os
@@ -205,13 +204,14 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], cal: Calibr
         doc["observations"] = os.path.relpath(observations, out_dir)
     elif isinstance(s.observations, str):
         doc["observations"] = os.path.relpath(source.parent / s.observations, out_dir)
-    note = (f"\nDistribution arguments set to their posterior median (not drawn jointly): {', '.join(medians)}."
-            if medians else "")
-    doc.yaml_set_start_comment(
-        f"Calibrated by flowsim on {dt.date.today().isoformat()} from {source.name}: posterior of "
-        f"{len(cal.result.points)} SMC particles (ESS {cal.result.ess:.0f}).\n"
-        "Each replicate draws one row of posterior.csv (by its weight) and takes every calibrated\n"
-        f"number from that row, so the joint posterior (correlations included) is kept.{note}")
+    lines = [f"Calibrated by flowsim from {source.name}: posterior of {len(cal.result.points)} SMC particles "
+             f"(ESS {cal.result.ess:.0f})."]
+    if len(medians) < len(cal.design.axes):
+        lines += ["Each replicate draws one row of posterior.csv (by its weight) and takes every calibrated",
+                  "number from that row, so the joint posterior (correlations included) is kept."]
+    if medians:
+        lines.append(f"Distribution arguments set to their posterior median (not drawn jointly): {', '.join(medians)}.")
+    doc.yaml_set_start_comment("\n".join(lines))
     buf = io.StringIO()
     yaml.dump(doc, buf)
     return buf.getvalue()

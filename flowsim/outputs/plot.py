@@ -19,22 +19,36 @@ PNG = "plot.png"
 
 def result_folders(path: Path) -> list[Path]:
     """`path` itself if it holds a run, else the runs directly inside it."""
-    if (path / "summary.csv").is_file():
+    if _has_summary(path):
         return [path]
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if (p / "summary.csv").is_file())
+        found = sorted(p for p in path.iterdir() if _has_summary(p))
         if found:
             return found
     what = "does not exist" if not path.exists() else "holds no results (no summary.csv)"
     raise InputError(Origin(str(path)), "", NO_VALUE, f"results folder {what}")
 
 
+def _has_summary(folder: Path) -> bool:
+    return (folder / "summary.csv").is_file() or (folder / "summary.parquet").is_file()
+
+
+def _summary_rows(folder: Path) -> list[dict[str, str]]:
+    """summary.csv (or .parquet) as rows of text, as the drawing code reads them."""
+    if (folder / "summary.csv").is_file():
+        with open(folder / "summary.csv", newline="") as fh:
+            return list(csv.DictReader(fh))
+    import pyarrow.parquet as pq
+
+    return [{k: (v.isoformat() if isinstance(v, dt.date) else str(v)) for k, v in row.items()}
+            for row in pq.read_table(folder / "summary.parquet").to_pylist()]
+
+
 def plot_folder(folder: Path) -> Path:
     """Draw `folder/plot.png` from its summary.csv and run.json; returns the PNG path."""
 
     try:
-        with open(folder / "summary.csv", newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = _summary_rows(folder)
         meta_path = folder / "run.json"
         meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         return _draw(folder, rows, meta)

@@ -109,10 +109,12 @@ def trajectories(name: str, point: int, start: dt.date, days: np.ndarray, region
     grid = np.meshgrid(np.arange(reps), np.arange(k_n), np.arange(r_n), indexing="ij")
     rep, k, r = (g.ravel() for g in grid)
     values = np.moveaxis(pops, 2, 0).reshape(-1)
+    # names as dictionaries: millions of rows share a few strings (a category in pandas)
     region = pa.DictionaryArray.from_arrays(pa.array(r.astype(np.int32)), pa.array(list(regions)))
-    return pa.table({"scenario": pa.array([name] * len(rep), pa.string()), "point": np.full(len(rep), point),
+    scenario = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(rep), dtype=np.int32)), pa.array([name]))
+    return pa.table({"scenario": scenario, "point": np.full(len(rep), point),
                      "replicate": rep.astype(np.int64), "date": dates(start, days)[k], "day": days[k].astype(np.int64),
-                     "region": region.cast(pa.string()),
+                     "region": region,
                      "population": values.astype(np.int64) if values.dtype.kind in "iu" else _round(values)})
 
 

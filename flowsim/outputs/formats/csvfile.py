@@ -25,7 +25,8 @@ def write(table: pa.Table, path: Path) -> None:
     import pyarrow.csv as pacsv
 
     text = [name for name, col in zip(table.column_names, table.columns, strict=True)
-            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)]
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+            or (pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type))]
     if not any(_needs_care(table.column(name)) for name in text):
         with open(path, "wb") as fh:
             fh.write((",".join(table.column_names) + "\n").encode())
@@ -40,10 +41,13 @@ def write(table: pa.Table, path: Path) -> None:
 
 
 def _needs_care(col: Any) -> bool:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if col.null_count == len(col) or len(col) == 0:
         return False
+    if pa.types.is_dictionary(col.type):  # the few distinct strings decide
+        col = pa.chunked_array([chunk.dictionary for chunk in col.chunks])
     special = pc.match_substring_regex(col, r'[,"\n\r]|^[=+\-@\t]')
     return bool(pc.any(special).as_py())
 
