@@ -95,3 +95,14 @@ def test_ci_runs_the_readme_commands() -> None:
     commands = re.findall(r"```\n(python3 -m venv .*?)\n```", README)
     assert len(commands) == 2
     assert commands[1] in ci
+
+
+def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each ```python block of the README runs as written, from a copy of the repository's scenarios."""
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert blocks, "the README shows the Python API"
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert (tmp_path / "results/diversion-notebook/summary.parquet").is_file()
