@@ -39,7 +39,8 @@ def main() -> None:
             write(table, path, fmt)
             times[fmt] = time.perf_counter() - t0
             sizes[fmt] = path.stat().st_size / 1e6
-    print(f"{args.replicates} replicates x {0 if res.days is None else len(res.days)} records, {table.num_rows:,} rows; "
+    records = 0 if res.days is None else len(res.days)
+    print(f"{args.replicates} replicates x {records} records, {table.num_rows:,} rows; "
           f"simulation {simulation:.2f} s (whole run() {total:.2f} s)")
     for fmt in ("csv", "parquet"):
         print(f"{fmt:8s} {times[fmt]:6.2f} s  {sizes[fmt]:7.1f} MB  {times[fmt] / simulation:5.2f} x the simulation")

@@ -142,7 +142,7 @@ def test_calibration_is_identical_for_any_worker_count_and_after_resume(cli, tmp
         files.append((tmp_path / workers / "a/posterior.csv").read_bytes())
     assert files[0] == files[1]
     # interrupted after its third round, then resumed: the finished rounds are reused, the result is the same
-    real = calibration.sweep.execute
+    real = calibration.executor.execute
     calls = {"n": 0, "reused": 0}
 
     def flaky(job, store, **kw):  # type: ignore[no-untyped-def]
@@ -153,7 +153,7 @@ def test_calibration_is_identical_for_any_worker_count_and_after_resume(cli, tmp
         calls["reused"] += outcome.reused
         return outcome
 
-    monkeypatch.setattr(calibration.sweep, "execute", flaky)
+    monkeypatch.setattr(calibration.executor, "execute", flaky)
     result = cli("calibrate", path, *args, "--out", tmp_path / "r")
     assert result.exit_code == 130
     assert not (tmp_path / "r/a/posterior.csv").exists()

@@ -46,7 +46,7 @@ def test_dummy_parameter_has_no_total_index(cli, tmp_path: Path) -> None:  # typ
 
     result = cli("sensitivity", two_islands(tmp_path), "--param", f"flows.rb.rate={LO:g}:{HI:g}",
                  "--param", "flows.ra.rate=5:15", "--samples", str(SAMPLES), "-n", str(REPS),
-                 "--output", "b@2015-04-11", "--out", tmp_path)
+                 "--output", "b@2015-04-11", "--keep-chunks", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     assert "noise" in result.output
     with open(tmp_path / "test/sensitivity.csv", newline="") as fh:

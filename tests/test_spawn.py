@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from flowsim.experiments import executor, sweep
+from flowsim.experiments import executor, pools
 from flowsim.model.errors import InputError
 
 from .conftest import ROOT, scenario_dict, write
@@ -44,29 +44,28 @@ def same_results(a: Path, b: Path) -> None:
 @pytest.fixture
 def spawned_pools(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Use spawn for every pool, and list the start method of each pool made, to prove one was."""
-    monkeypatch.setenv(executor.START_METHOD, "spawn")
+    monkeypatch.setenv(pools.START_METHOD, "spawn")
     made: list[str] = []
-    real = executor.worker_pool
+    real = pools.worker_pool
 
     @contextlib.contextmanager
     def recording(workers: int) -> Iterator[Any]:
-        made.append(executor.mp_context().get_start_method())
+        made.append(pools.mp_context().get_start_method())
         with real(workers) as pool:
             yield pool
 
-    monkeypatch.setattr(executor, "worker_pool", recording)
-    monkeypatch.setattr(sweep, "worker_pool", recording)
+    monkeypatch.setattr(executor, "worker_pool", recording)  # the one pool of every job
     return made
 
 
 def test_start_method_default_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(executor.START_METHOD, raising=False)
-    assert executor.mp_context().get_start_method() == ("fork" if sys.platform.startswith("linux") else "spawn")
-    monkeypatch.setenv(executor.START_METHOD, " Spawn ")
-    assert executor.mp_context().get_start_method() == "spawn"
-    monkeypatch.setenv(executor.START_METHOD, "vfork")
+    monkeypatch.delenv(pools.START_METHOD, raising=False)
+    assert pools.mp_context().get_start_method() == ("fork" if sys.platform.startswith("linux") else "spawn")
+    monkeypatch.setenv(pools.START_METHOD, " Spawn ")
+    assert pools.mp_context().get_start_method() == "spawn"
+    monkeypatch.setenv(pools.START_METHOD, "vfork")
     with pytest.raises(InputError, match=r"FLOWSIM_START_METHOD: value 'vfork': must be one of .*spawn"):
-        executor.mp_context()
+        pools.mp_context()
 
 
 def test_sweep_identical_with_spawned_workers(cli, tmp_path: Path, spawned_pools: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +90,7 @@ def test_run_identical_with_spawned_workers(cli, tmp_path: Path, spawned_pools: 
 
 
 def flowsim(tmp_path: Path, method: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, executor.START_METHOD: method, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, pools.START_METHOD: method, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "flowsim", *args], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
@@ -206,11 +205,11 @@ def spawned_workers(parent: psutil.Process) -> list[psutil.Process]:
 
 PARENT = textwrap.dedent("""
     import os, sys, threading, time
-    from flowsim.experiments import executor
+    from flowsim.experiments import pools
     me = os.getpid()
     pid = os.fork()
     if pid == 0:
-        threading.Thread(target=executor.watch_parent, args=(me, 0.1), daemon=True).start()
+        threading.Thread(target=pools.watch_parent, args=(me, 0.1), daemon=True).start()
         time.sleep(60)
         os._exit(0)
     print(pid, flush=True)

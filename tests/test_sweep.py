@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flowsim.experiments import design, sweep
+from flowsim.experiments import chunks, design, executor
+from flowsim.experiments.job import Job
 from flowsim.model.errors import InputError
 
 from .conftest import ROOT, scenario_dict, write
@@ -142,13 +143,13 @@ def test_identical_for_1_2_4_workers(cli, tmp_path: Path, monkeypatch: pytest.Mo
     where the sweep is executed, so the test fails if that stops being so.
     """
     seen: list[tuple[int, int]] = []
-    real = sweep.execute
+    real = executor.execute
 
-    def spy(job: sweep.Job, store: Any, **kw: Any) -> Any:
+    def spy(job: Job, store: Any, **kw: Any) -> Any:
         seen.append((len(job.chunks()), kw["workers"]))
         return real(job, store, **kw)
 
-    monkeypatch.setattr(sweep, "execute", spy)
+    monkeypatch.setattr(executor, "execute", spy)
     path = small(tmp_path)
     for w in (1, 2, 4):
         run_sweep(cli, path, tmp_path / f"w{w}", "--workers", str(w), "--replicates", "4100")
@@ -179,14 +180,14 @@ def test_bad_scheduler_address_exits_2(cli, tmp_path: Path) -> None:  # type: ig
 def test_failed_chunk_is_recorded_and_resumed(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     path = small(tmp_path)
     run_sweep(cli, path, tmp_path / "clean", "--workers", "1")
-    real = sweep.run_chunk
+    real = chunks.run_chunk
 
-    def flaky(job: sweep.Job, index: int) -> dict[str, np.ndarray]:
+    def flaky(job: Job, index: int, progress: object = None) -> dict[str, np.ndarray]:
         if index == 1:
             raise FloatingPointError("simulated failure in chunk 1")
         return real(job, index)
 
-    monkeypatch.setattr(sweep, "run_chunk", flaky)
+    monkeypatch.setattr(executor, "run_chunk", flaky)
     result = cli("sweep", path, "--param", "flows.div.fraction=0:0.6:4", "--param",
                  "flows.r.rate.uniform.1=15,25", "--out", tmp_path / "o", "--workers", "1")
     assert result.exit_code == 3
@@ -195,7 +196,7 @@ def test_failed_chunk_is_recorded_and_resumed(cli, tmp_path: Path, monkeypatch: 
     assert len((folder / "points.csv").read_text().splitlines()) == 1 + 5
     errors = list((folder / "sweep-chunks").glob("*/chunk-000001.error.txt"))
     assert errors and "simulated failure" in errors[0].read_text()
-    monkeypatch.setattr(sweep, "run_chunk", real)
+    monkeypatch.setattr(executor, "run_chunk", real)
     result = run_sweep(cli, path, tmp_path / "o", "--workers", "1", "--resume")
     assert "1 chunks reused" in result.stdout  # type: ignore[attr-defined]
     same_files(tmp_path / "clean/test", folder)

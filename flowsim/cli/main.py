@@ -32,10 +32,11 @@ from flowsim import __version__, logs
 from flowsim.cli import tables
 from flowsim.cli.signals import INTERRUPTED
 from flowsim.experiments import calibrate as calibration
+from flowsim.experiments import executor, runs
 from flowsim.experiments import paired as pairing
-from flowsim.experiments import runs, sweep
 from flowsim.experiments import sensitivity as sens
 from flowsim.experiments.design import METHODS
+from flowsim.experiments.job import Job
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.scenario import Scenario, scenario_errors
 from flowsim.outputs import formats, provenance
@@ -87,7 +88,7 @@ def user_errors(fn: F) -> F:
         except InputError as exc:
             err.print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except sweep.Interrupted as exc:
+        except executor.Interrupted as exc:
             err.print(f"interrupted: no result files written; {exc.kept}", markup=False, highlight=False)
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
@@ -326,7 +327,7 @@ def calibrate(
         _model_table(evidence, opts.out)
 
 
-def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: sweep.Job, particles: int, draws: int,
+def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: Job, particles: int, draws: int,
                    scheduler: str | None, resume: bool) -> tuple[str, float, float]:
     folder = item.folder(opts.out)
     with _points_progress(item, "calibration", draws) as advance:
@@ -405,6 +406,8 @@ def sensitivity_command(
     fmt: Format = "csv",
     scheduler: Scheduler = None,
     resume: Resume = False,
+    keep_chunks: Annotated[bool, typer.Option(
+        "--keep-chunks", help="Keep sensitivity-chunks/ (each sample's means and variances) afterwards.")] = False,
 ) -> None:
     """Sobol first-order and total indices (SALib estimators) of the expected value of chosen outputs, with
     replicate noise removed; writes sensitivity.csv (with each output's noise floor) and a plot."""
@@ -416,7 +419,7 @@ def sensitivity_command(
         _check_scheduler(scheduler)
     outcome, errors, wall = _lanes(item, opts, job, "sensitivity", scheduler, resume)
     if outcome.failures:
-        _failures(job, sweep.failed_points(job, outcome), errors)
+        _failures(job, executor.failed_points(job, outcome), errors)
     rows = sens.analyse(job, outcome, outs, item.scenario.seed)
     folder = item.folder(opts.out)
     meta = runs.metadata(item, opts, wall, None)
@@ -426,7 +429,8 @@ def sensitivity_command(
     res = Results(item.scenario.name, {"sensitivity": sens.to_table(rows)}, meta,
                   files={"sensitivity.png": sens.plot(rows)}, extra={"meta_file": "sensitivity.json"})
     res.write(folder, opts.format)
-    shutil.rmtree(folder / "sensitivity-chunks", ignore_errors=True)  # they serve --resume only
+    if not keep_chunks:
+        shutil.rmtree(folder / "sensitivity-chunks", ignore_errors=True)  # they serve --resume only
     table = Table(title=f"{item.scenario.name}: Sobol indices ({job.n_points} runs x {replicates} replicates)")
     for col in ("output", "date", "parameter", "S1", "ST", "noise"):
         table.add_column(col, justify="right" if col in ("S1", "ST", "noise") else "left")
@@ -444,8 +448,8 @@ def sensitivity_command(
               highlight=False)
 
 
-def _lanes(item: runs.Loaded, opts: runs.RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
-           resume: bool) -> tuple[sweep.Outcome, list[Path], float]:
+def _lanes(item: runs.Loaded, opts: runs.RunOptions, job: Job, kind: str, scheduler: str | None,
+           resume: bool) -> tuple[executor.Outcome, list[Path], float]:
     with _points_progress(item, kind, job.n_points) as advance:
         return runs.execute_job(item, opts, job, kind, scheduler, resume, advance)
 
@@ -459,7 +463,7 @@ def _points_progress(item: runs.Loaded, kind: str, total: int) -> Iterator[Calla
         yield lambda n: bar.advance(task, n)
 
 
-def _failures(job: sweep.Job, failed: list[int], errors: list[Path]) -> None:
+def _failures(job: Job, failed: list[int], errors: list[Path]) -> None:
     if failed:
         err.print(f"error: {len(failed)} points failed ({_ranges(failed)}); their errors are in "
                   f"{', '.join(str(p) for p in errors[:3])}{' ...' if len(errors) > 3 else ''}; "

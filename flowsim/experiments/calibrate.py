@@ -30,8 +30,9 @@ import numpy as np
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from flowsim.experiments import design, smc, sweep
+from flowsim.experiments import design, executor, smc
 from flowsim.experiments.chunkstore import ChunkStore
+from flowsim.experiments.job import Job
 from flowsim.model import parameters as paths
 from flowsim.model.distributions import Distribution
 from flowsim.model.scenario import Scenario
@@ -104,7 +105,7 @@ def chunk_root(folder: Path) -> Path:
     return folder / "calibration-chunks"
 
 
-def run(base: sweep.Job, folder: Path, *, particles: int, draws: int, workers: int = 1,
+def run(base: Job, folder: Path, *, particles: int, draws: int, workers: int = 1,
         scheduler: str | None = None, resume: bool = False, islands: int = ISLANDS,
         advance: Callable[[int], None] = lambda n: None) -> Calibration:
     """Calibrate the parameters of `base.design` (a prior box) with `draws` simulated parameter sets in all."""
@@ -113,11 +114,11 @@ def run(base: sweep.Job, folder: Path, *, particles: int, draws: int, workers: i
     low, high = base.design.points[0], base.design.points[1]
 
     def simulate(points: np.ndarray, rnd: int) -> np.ndarray:
-        job = sweep.Job(base.scenario, design.Design("random", base.design.axes, points), base.replicates,
+        job = Job(base.scenario, design.Design("random", base.design.axes, points), base.replicates,
                         round_seed(base.seed, rnd), base.days, base.observations, base.comparison,
                         mode="scores", chunk_lanes=CHUNK_LANES)
         store = ChunkStore(folder, job.fingerprint(), root=chunk_root(folder) / f"round-{rnd:04d}")
-        outcome = sweep.execute(job, store, workers=workers, scheduler=scheduler, resume=resume, advance=advance)
+        outcome = executor.execute(job, store, workers=workers, scheduler=scheduler, resume=resume, advance=advance)
         if outcome.failures:
             errors = [str(store.error_path(i)) for i in sorted(outcome.failures)]
             raise Failed(errors)

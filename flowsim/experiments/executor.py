@@ -1,236 +1,151 @@
-"""Run a scenario: split replicates into fixed blocks, seed each block, gather the lanes.
+"""The one executor: any job's chunks, in this process, a pool of workers or a Dask cluster, resumable.
 
-Seeds depend only on (scenario seed, point, block), never on how many threads or
-processes ran the blocks, so results are identical whatever the parallelism.
+Runs, sweeps, calibration rounds and Sobol samples all go through `execute`;
+each chunk's random stream comes from `job.rng` (see seeding.py), so results
+are the same whatever ran the chunks and whether or not the job was resumed.
+A run is a job of one point whose chunks are blocks of replicates (`simulate`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import multiprocessing
-import os
-import signal
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing.context import BaseContext
-from multiprocessing.process import BaseProcess
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any
 
 import numpy as np
 
-from flowsim.engines.gillespie import EventEngine
-from flowsim.engines.plan import Plan, make_plan, record_days
-from flowsim.engines.step import MeanFieldEngine, Outcome, StepEngine
+from flowsim.engines.plan import record_days
+from flowsim.experiments.chunks import run_chunk
+from flowsim.experiments.chunkstore import ChunkStore
+from flowsim.experiments.design import Design
+from flowsim.experiments.job import Job
+from flowsim.experiments.pools import submit_all, worker_pool
 from flowsim.model.errors import InputError, Origin
 from flowsim.model.scenario import Scenario
-
-
-class Engine(Protocol):
-    def run(self) -> Outcome: ...
-
-
-ENGINES: dict[str, Callable[[Plan, np.random.Generator, Callable[[int], None] | None], Engine]] = {
-    "step": StepEngine, "event": EventEngine, "meanfield": MeanFieldEngine,
-}
-BLOCK = 2048
-"""Replicates per block. Part of the random-stream layout: changing it changes results."""
+from flowsim.outputs.compare import Settings
+from flowsim.outputs.records import Simulation
 
 
 @dataclass
-class Simulation:
-    """All replicates of one parameter point, in replicate order."""
-
-    scenario: Scenario
-    point: int
-    days: np.ndarray
-    populations: np.ndarray  # (records, regions, replicates)
-    moved: np.ndarray  # (records, counters, replicates), cumulative
-    in_transit: np.ndarray  # (replicates,)
-    drawn: dict[str, np.ndarray]
-    counters: tuple[str, ...]
-    biases: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per-lane values of the `biases.NAME` parameters (how reports relate to counts)."""
-
-    @property
-    def replicates(self) -> int:
-        return int(self.populations.shape[2])
+class Outcome:
+    chunks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)
+    reused: int = 0
 
 
-START_METHOD = "FLOWSIM_START_METHOD"
-PARENT_CHECK = 0.5
-"""Seconds between a worker's checks that its parent still runs."""
-PR_SET_PDEATHSIG = 1
-T = TypeVar("T")
+def execute(job: Job, store: ChunkStore | None = None, *, workers: int = 1, scheduler: str | None = None,
+            resume: bool = False, advance: Callable[[int], None] = lambda n: None) -> Outcome:
+    """Run every chunk not already in the store (none: keep results in memory); record failures and go on.
 
-
-def mp_context() -> BaseContext:
-    """How the worker processes of every pool (run blocks, sweep chunks) are started.
-
-    Default: 'fork' on Linux, 'spawn' elsewhere. A forked worker starts in a few
-    milliseconds with flowsim, numpy and scipy already imported, and it is safe on
-    Linux here: workers only compute and return arrays, they never touch what the
-    parent's threads (a progress bar) may hold. On macOS fork is unsafe once system
-    frameworks are loaded (Python's own default there is 'spawn' since 3.8), and
-    Windows has no fork. A spawned worker starts a fresh interpreter and imports
-    flowsim, numpy and scipy again: about 0.9 s of CPU per worker, so about a second
-    per pool on idle cores, paid once per pool, however much work it then does.
-
-    The environment variable FLOWSIM_START_METHOD=spawn|fork|forkserver overrides the
-    default, for example 'spawn' on Linux to do what macOS and Windows do, or
-    'forkserver' to fork from a clean single-threaded process. Results never depend on
-    it: the work is top-level functions with picklable arguments, seeded per block or
-    chunk. A method the platform lacks is an InputError.
+    In one process, a run's chunks report progress day by day; in a pool or on
+    Dask, chunk by chunk (`advance` gets `job.work` units).
     """
-    methods = multiprocessing.get_all_start_methods()
-    name = os.environ.get(START_METHOD, "").strip().lower()
-    if not name:
-        name = "fork" if sys.platform.startswith("linux") else "spawn"
-    if name not in methods:
-        raise InputError(Origin(START_METHOD), "", name, f"must be one of {', '.join(methods)} on this platform")
-    return multiprocessing.get_context(name)
+    client = connect(scheduler) if scheduler else None  # before touching the store: a bad address changes nothing
+    if store is not None:
+        store.prepare(resume)
+    n = len(job.blocks())
+    outcome = Outcome()
+    finished = store.done() if (resume and store is not None) else set()
+    for i in sorted(finished):
+        assert store is not None
+        outcome.chunks[i] = store.load(i)
+        advance(job.work(i))
+    outcome.reused = len(finished)
+    todo = [i for i in range(n) if i not in finished]
+    daily = job.mode == "lanes" and client is None and (workers <= 1 or len(todo) <= 1)
 
+    def record(i: int, result: dict[str, Any] | None, error: str | None) -> None:
+        if result is not None:
+            if store is not None:
+                store.save(i, result)
+            outcome.chunks[i] = result
+        else:
+            if store is not None:
+                store.fail(i, error or "")
+            outcome.failures[i] = error or ""
+        if not daily:
+            advance(job.work(i))
 
-def quiet_worker(owner: int | None = None) -> None:
-    """Start a pool worker: leave Ctrl-C and SIGTERM to the parent, which stops the
-    workers, and exit when `owner`, the process that made the pool, dies, even by
-    SIGKILL, so that no worker outlives it.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held by submit_all while we started
-    _kill_me_with_parent()
-    if owner is not None:
-        threading.Thread(target=watch_parent, args=(owner,), name="flowsim-watch-parent", daemon=True).start()
-
-
-def _kill_me_with_parent() -> None:
-    """On Linux, have the kernel SIGKILL this process the moment its parent exits (prctl
-    PR_SET_PDEATHSIG). The parent here is the thread that started the worker: the one
-    that submitted the pool's first tasks, which outlives the pool. Under forkserver the
-    parent is the fork server, which outlives our process; watch_parent covers that."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def watch_parent(owner: int, interval: float = PARENT_CHECK) -> None:
-    """Exit this process once the process `owner` is gone; runs in a daemon thread of every worker.
-
-    The portable guard (macOS has no PR_SET_PDEATHSIG). For a child of `owner` on POSIX,
-    os.getppid() is enough: an orphan is adopted by another process. Otherwise psutil
-    watches `owner` (is_running also detects a reused pid; a zombie counts as gone): on
-    Windows, where the parent pid of an orphan does not change, under forkserver, whose
-    workers are children of the fork server (which stays alive as long as they do), and
-    when `owner` died before this worker got here.
-    """
-    alive: Callable[[], bool]
-    anchor = os.getppid()
-    if anchor == owner and sys.platform != "win32":
-        def alive() -> bool:
-            return os.getppid() == anchor
-    else:
-        import psutil
-
-        try:
-            proc = psutil.Process(owner)
-        except psutil.Error:
-            os._exit(1)
-
-        def alive() -> bool:
-            try:
-                return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-            except psutil.Error:
-                return False
-    while alive():
-        time.sleep(interval)
-    os._exit(1)
-
-
-class _Tracked:
-    """A start-method context that keeps the processes it makes, so a pool's workers can be
-    stopped through the public Process API (ProcessPoolExecutor offers no way to stop
-    running tasks before Python 3.14's terminate_workers). Everything else is the context's."""
-
-    def __init__(self, ctx: BaseContext) -> None:
-        self._ctx: Any = ctx  # its Process is not in BaseContext's stubs
-        self.processes: list[BaseProcess] = []
-
-    def Process(self, *args: Any, **kwargs: Any) -> BaseProcess:  # the context's name for it
-        proc: BaseProcess = self._ctx.Process(*args, **kwargs)
-        self.processes.append(proc)
-        return proc
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ctx, name)
-
-    def stop(self) -> None:
-        for proc in self.processes:
-            with contextlib.suppress(ValueError):  # a process the pool already closed
-                if proc.is_alive():
-                    proc.terminate()
-
-
-@contextlib.contextmanager
-def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A pool of `workers` processes started by mp_context(); submit with submit_all.
-
-    Its workers ignore Ctrl-C and exit with the parent (quiet_worker). When the block is
-    left by an exception (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI),
-    the workers are terminated at once instead of finishing their tasks.
-    """
-    ctx = _Tracked(mp_context())
-    with ProcessPoolExecutor(workers, mp_context=cast(BaseContext, ctx), initializer=quiet_worker,
-                             initargs=(os.getpid(),)) as pool:
-        try:
-            yield pool
-        except BaseException:
-            ctx.stop()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
-def submit_all(pool: ProcessPoolExecutor, fn: Callable[..., T], calls: Iterable[tuple[Any, ...]]) -> list[Future[T]]:
-    """Submit fn(*args) for every args, in order.
-
-    The pool starts its workers during these calls. Ctrl-C is held back meanwhile (and
-    acted on right after), so a worker starts with it blocked and ignores it from its
-    first instruction, not only from its initializer: a spawned worker spends about a
-    second importing before that, and a Ctrl-C then would print its traceback.
-    """
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
-        return [pool.submit(fn, *args) for args in calls]
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        return [pool.submit(fn, *args) for args in calls]
+        for i, result, error in _dispatch(job, todo, workers, client, advance if daily else None):
+            record(i, result, error)
+    except KeyboardInterrupt:
+        if store is None:
+            raise
+        raise Interrupted(f"{len(store.done())} finished chunks kept in {store.dir}; "
+                          "rerun with --resume to go on from them") from None
+    return outcome
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a sweep; says what was kept."""
+
+    def __init__(self, kept: str) -> None:
+        super().__init__(kept)
+        self.kept = kept
+
+
+Result = tuple[int, dict[str, Any] | None, str | None]
+
+
+def _dispatch(job: Job, todo: list[int], workers: int, client: Any,
+              advance: Callable[[int], None] | None = None) -> Iterator[Result]:
+    if client is not None:
+        yield from _dask(job, todo, client)
+    elif workers <= 1 or len(todo) <= 1:
+        for i in todo:
+            yield _guarded(job, i, None if advance is None else _per_day(advance, job.blocks()[i].lanes))
+    else:
+        with worker_pool(min(workers, len(todo))) as pool:  # work and arguments pickle: any start method
+            for fut in as_completed(submit_all(pool, _guarded, ((job, i) for i in todo))):
+                yield fut.result()
+
+
+def _per_day(advance: Callable[[int], None], lanes: int) -> Callable[[int], None]:
+    return lambda days: advance(days * lanes)
+
+
+def _guarded(job: Job, i: int, progress: Callable[[int], None] | None = None) -> Result:
+    try:
+        return i, run_chunk(job, i, progress), None
+    except Exception:  # a failing chunk is recorded, the job goes on
+        if job.mode == "lanes":
+            raise  # a run has no chunk store to record it in: a bug, shown as such
+        return i, None, traceback.format_exc()
+
+
+def connect(address: str) -> Any:
+    """A Dask client for `address`, or an InputError saying why there is none."""
+    origin = Origin(f"--scheduler {address}")
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise InputError(origin, "scheduler", address, "needs Dask: pip install 'flowsim[distributed]'") from None
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(origin, "scheduler", address, f"cannot connect: {exc}") from None
+
+
+def _dask(job: Job, todo: list[int], client: Any) -> Iterator[Result]:
+    from dask.distributed import as_completed as dask_completed
+
+    try:
+        shared = client.scatter(job, broadcast=True)
+        futures: dict[Any, int] = {client.submit(_guarded, shared, i, pure=False): i for i in todo}
+        for fut in dask_completed(list(futures)):
+            yield fut.result()
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        client.close()
 
 
-def block_rng(seed: int, point: int, block: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(point, block))))
+def failed_points(job: Job, outcome: Outcome) -> list[int]:
+    plan = job.chunks()
+    return [p for i in sorted(outcome.failures) for p in plan[i]]
 
 
-def run_block(
-    s: Scenario,
-    seed: int,
-    point: int,
-    block: int,
-    lanes: int,
-    days: np.ndarray,
-    fixed: dict[str, np.ndarray] | None = None,
-    progress: Callable[[int], None] | None = None,
-    engine: str = "step",
-) -> tuple[Plan, Outcome]:
-    rng = block_rng(seed, point, block)
-    plan = make_plan(s, rng, lanes, fixed=fixed, days=days)
-    return plan, ENGINES[engine](plan, rng, progress).run()
 
 
 def simulate(
@@ -243,43 +158,21 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     engine: str = "step",
 ) -> Simulation:
-    """Simulate every replicate of one point, in blocks; `progress` gets lane-days done.
-
-    With `workers` > 1 the blocks run in a pool of processes (see mp_context); the
-    result is the same as with one, since each block has its own random stream.
-    """
+    """Simulate every replicate of one point (a job of one point, in blocks); `progress` gets lane-days done."""
     n = s.replicates if replicates is None else replicates
-    seed = s.seed if seed is None else seed
-    days = record_days(s, extra_days)
-    sizes = [min(BLOCK, n - start) for start in range(0, n, BLOCK)]
-    workers = max(1, min(workers, len(sizes)))
-    if workers == 1:
-        def per_day(lanes: int) -> Callable[[int], None] | None:
-            return None if progress is None else (lambda d: progress(d * lanes))
-
-        results = [
-            run_block(s, seed, 0, b, size, days, None, per_day(size), engine)
-            for b, size in enumerate(sizes)
-        ]
-    else:
-        with worker_pool(workers) as pool:
-            futures = submit_all(pool, run_block, ((s, seed, 0, b, size, days, None, None, engine)
-                                                   for b, size in enumerate(sizes)))
-            results = []
-            for fut, size in zip(futures, sizes, strict=True):
-                results.append(fut.result())
-                if progress is not None:
-                    progress(size * s.days)
-    plans = [p for p, _ in results]
-    outs = [o for _, o in results]
+    job = Job(s, Design("grid", (), np.zeros((1, 0))), n, s.seed if seed is None else seed,
+              record_days(s, extra_days), [], Settings(), mode="lanes", engine=engine, layout="blocks")
+    outcome = execute(job, None, workers=workers, advance=progress or (lambda k: None))
+    parts = [outcome.chunks[i] for i in range(len(job.blocks()))]
+    first = parts[0]
     return Simulation(
         scenario=s,
         point=0,
-        days=days,
-        populations=np.concatenate([o.populations for o in outs], axis=2),
-        moved=np.concatenate([o.moved for o in outs], axis=2),
-        in_transit=np.concatenate([o.in_transit for o in outs]),
-        drawn={k: np.concatenate([p.drawn[k] for p in plans]) for k in plans[0].drawn},
-        counters=plans[0].counters,
-        biases={k: np.concatenate([p.params[k] for p in plans]) for k in plans[0].params if k.startswith("biases.")},
+        days=job.days,
+        populations=np.concatenate([p["populations"] for p in parts], axis=2),
+        moved=np.concatenate([p["moved"] for p in parts], axis=2),
+        in_transit=np.concatenate([p["in_transit"] for p in parts]),
+        drawn={k: np.concatenate([p["drawn"][k] for p in parts]) for k in first["drawn"]},
+        counters=first["counters"],
+        biases={k: np.concatenate([p["biases"][k] for p in parts]) for k in first["biases"]},
     )

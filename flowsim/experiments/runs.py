@@ -12,9 +12,10 @@ import numpy as np
 
 from flowsim import __version__, logs
 from flowsim.engines.plan import counter_names, record_days
-from flowsim.experiments import calibrate, design, limits, paired, sensitivity, sweep
+from flowsim.experiments import calibrate, design, executor, limits, paired, sensitivity, sweep
 from flowsim.experiments.chunkstore import ChunkStore
 from flowsim.experiments.executor import Simulation, simulate
+from flowsim.experiments.job import Job
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.observations import scenario_observations
 from flowsim.model.scenario import Event, Observation, Scenario, load_scenario
@@ -206,15 +207,15 @@ class SweepRequest:
 
 @dataclass
 class SweepDone:
-    job: sweep.Job
-    outcome: sweep.Outcome
+    job: Job
+    outcome: executor.Outcome
     folder: Path
     results: Results
     failed: list[int]
     errors: list[Path]
 
 
-def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> sweep.Job:
+def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> Job:
     """Build and check the design (user errors surface here, before anything runs)."""
     s = item.scenario
     axes = [design.parse_param(t) for t in req.params] or design.axes_from_scenario(s, item.located)
@@ -224,7 +225,7 @@ def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> sweep.Job:
     design.check(built, s, item.located)
     _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in item.observations])
-    job = sweep.Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
+    job = Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
     _guard(job, item)
     return job
 
@@ -237,22 +238,22 @@ def _event_notes(item: Loaded, built: design.Design) -> None:
             logs.note(note)
 
 
-def _guard(job: sweep.Job, item: Loaded) -> None:
+def _guard(job: Job, item: Loaded) -> None:
     s = job.scenario
     limits.check_sweep(str(item.path), job.n_points, job.replicates, job.per_chunk * job.replicates, len(job.days),
                        len(s.regions), len(counter_names(s)) if job.mode == "full" else 0)
 
 
-def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: sweep.Job,
+def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: Job,
               advance: Callable[[int], None] = lambda n: None, write: bool = True) -> SweepDone:
     """Run the sweep's chunks (kept on disk for --resume under the result folder); its Results, written if asked."""
     folder = item.folder(opts.out)
     store = ChunkStore(folder, job.fingerprint())
     t0 = time.perf_counter()
-    outcome = sweep.execute(job, store, workers=opts.workers, scheduler=req.scheduler, resume=req.resume,
+    outcome = executor.execute(job, store, workers=opts.workers, scheduler=req.scheduler, resume=req.resume,
                             advance=advance)
     wall = time.perf_counter() - t0
-    failed = sweep.failed_points(job, outcome)
+    failed = executor.failed_points(job, outcome)
     meta = metadata(item, opts, wall, None)
     meta.update({
         "sweep": {"method": job.design.method, "parameters": job.design.names, "points": job.n_points,
@@ -273,12 +274,12 @@ def drop_chunks(folder: Path) -> None:
     shutil.rmtree(folder / "sweep-chunks", ignore_errors=True)
 
 
-def execute_job(item: Loaded, opts: RunOptions, job: sweep.Job, kind: str, scheduler: str | None,
-                resume: bool, advance: Callable[[int], None]) -> tuple[sweep.Outcome, list[Path], float]:
+def execute_job(item: Loaded, opts: RunOptions, job: Job, kind: str, scheduler: str | None,
+                resume: bool, advance: Callable[[int], None]) -> tuple[executor.Outcome, list[Path], float]:
     """Run a lanes job (calibration draws, sensitivity samples) on the sweep machinery."""
     store = ChunkStore(item.folder(opts.out), job.fingerprint(), kind)
     t0 = time.perf_counter()
-    outcome = sweep.execute(job, store, workers=opts.workers, scheduler=scheduler, resume=resume, advance=advance)
+    outcome = executor.execute(job, store, workers=opts.workers, scheduler=scheduler, resume=resume, advance=advance)
     errors = [store.error_path(i) for i in sorted(outcome.failures)]
     return outcome, errors, time.perf_counter() - t0
 
@@ -302,7 +303,7 @@ def scope_of(param: str) -> tuple[str | None, str]:
 
 
 def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicates: int,
-                     only_known: bool = False) -> sweep.Job:
+                     only_known: bool = False) -> Job:
     """The base job of a calibration: its design is the prior box (uniform priors from PATH=lo:hi).
 
     With `only_known`, parameters the scenario does not have are left out (model
@@ -333,14 +334,14 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicat
     design.check(built, s, item.located)
     _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in item.observations])
-    job = sweep.Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores",
+    job = Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores",
                     chunk_lanes=calibrate.CHUNK_LANES)
     _guard(job, item)
     return job
 
 
 def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples: int, replicates: int,
-                     outputs: list[str]) -> tuple[sweep.Job, list[sensitivity.Output]]:
+                     outputs: list[str]) -> tuple[Job, list[sensitivity.Output]]:
     s = item.scenario
     if not params:
         raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
@@ -350,6 +351,6 @@ def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples:
     design.check(built, s, item.located)
     _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in outs if o.date is not None])
-    job = sweep.Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means")
+    job = Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means")
     _guard(job, item)
     return job, outs

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flowsim.experiments import design, sweep
+from flowsim.experiments import design, executor
+from flowsim.experiments.job import Job
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.scenario import Scenario
 
@@ -108,7 +109,7 @@ class Indices:
     noise_floor: float
 
 
-def analyse(job: sweep.Job, outcome: sweep.Outcome, outputs: list[Output], seed: int) -> list[list[str]]:
+def analyse(job: Job, outcome: executor.Outcome, outputs: list[Output], seed: int) -> list[list[str]]:
     """Rows of sensitivity.csv: indices of the expected output, and the noise floor (see the module doc)."""
     plan = job.chunks()
     chunks = [outcome.chunks[i] for i in range(len(plan))]

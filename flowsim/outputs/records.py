@@ -10,12 +10,35 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flowsim.model.scenario import Scenario
+
 if TYPE_CHECKING:
     import pyarrow as pa
+
+@dataclass
+class Simulation:
+    """All replicates of one parameter point, in replicate order."""
+
+    scenario: Scenario
+    point: int
+    days: np.ndarray
+    populations: np.ndarray  # (records, regions, replicates)
+    moved: np.ndarray  # (records, counters, replicates), cumulative
+    in_transit: np.ndarray  # (replicates,)
+    drawn: dict[str, np.ndarray]
+    counters: tuple[str, ...]
+    biases: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per-lane values of the `biases.NAME` parameters (how reports relate to counts)."""
+
+    @property
+    def replicates(self) -> int:
+        return int(self.populations.shape[2])
+
 
 SUMMARY = ["scenario", "point", "date", "day", "region", "mean", "sd", "p05", "p25", "p50", "p75", "p95"]
 FLOWS = ["scenario", "point", "date", "day", "flow", "mean", "p05", "p50", "p95"]
