@@ -223,12 +223,15 @@ def compare(
 def sweep_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
     params: Annotated[list[str] | None, typer.Option(
-        "--param", help="PATH=lo:hi:n (grid values), PATH=v1,v2 (listed) or PATH=lo:hi (range).")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="grid | random | lhs | sobol.")] = None,
-    samples: Annotated[int | None, typer.Option("--samples", min=1, help="Points for random/lhs/sobol.")] = None,
+        "--param", metavar="PATH=SPEC",
+        help="PATH=lo:hi:n (grid values), PATH=v1,v2 (listed) or PATH=lo:hi (range).")] = None,
+    method: Annotated[str | None, typer.Option("--method", metavar="grid|random|lhs|sobol",
+        help="grid | random | lhs | sobol.")] = None,
+    samples: Annotated[int | None, typer.Option("--samples", min=1, metavar="N",
+        help="Points for random/lhs/sobol.")] = None,
     scheduler: Scheduler = None,
     resume: Resume = False,
-    top: Annotated[int, typer.Option("--top", min=0, help="Best points to print.")] = 10,
+    top: Annotated[int, typer.Option("--top", min=0, metavar="K", help="Best points to print.")] = 10,
     keep_chunks: Annotated[bool, typer.Option(
         "--keep-chunks", help="Keep sweep-chunks/ (Parquet per chunk) after a sweep that finished.")] = False,
     observations: ObsFile = None,
@@ -271,10 +274,13 @@ def calibrate(
     scenarios: Annotated[list[Path], typer.Argument(
         help="Scenario YAML files with observations; several: also compare them as models.", show_default=False)],
     params: Annotated[list[str] | None, typer.Option(
-        "--param", help="PATH=lo:hi: a uniform prior; NAME/PATH=lo:hi: for scenario NAME only.")] = None,
-    draws: Annotated[int, typer.Option("--draws", min=100, help="Simulation budget: parameter sets in all.")] = 20_000,
-    particles: Annotated[int, typer.Option("--particles", min=100, help="SMC particles (posterior samples).")] = 1000,
-    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1,
+        "--param", metavar="[NAME/]PATH=lo:hi",
+        help="PATH=lo:hi: a uniform prior; NAME/PATH=lo:hi: for scenario NAME only.")] = None,
+    draws: Annotated[int, typer.Option("--draws", min=100, metavar="N",
+        help="Simulation budget: parameter sets in all.")] = 20_000,
+    particles: Annotated[int, typer.Option("--particles", min=100, metavar="N",
+        help="SMC particles (posterior samples).")] = 1000,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, metavar="N",
                                             help="Replicates per parameter set (the likelihood estimate).")] = 4,
     observations: ObsFile = None,
     tolerance: Tolerance = TOLERANCE,
@@ -392,12 +398,14 @@ def _model_table(evidence: list[tuple[str, float, float]], out_dir: Path) -> Non
 @user_errors
 def sensitivity_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-    params: Annotated[list[str] | None, typer.Option("--param", help="PATH=lo:hi.")] = None,
-    samples: Annotated[int, typer.Option("--samples", min=2, help="Saltelli base samples N (N(D+2) runs).")] = 256,
+    params: Annotated[list[str] | None, typer.Option("--param", metavar="PATH=SPEC", help="PATH=lo:hi.")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=2, metavar="N",
+        help="Saltelli base samples N (N(D+2) runs).")] = 256,
     outputs: Annotated[list[str] | None, typer.Option(
-        "--output", help="REGION@YYYY-MM-DD, or REGION for every recorded date (default: each region at the end).")
+        "--output", metavar="REGION[@DATE]",
+        help="REGION@YYYY-MM-DD, or REGION for every recorded date (default: each region at the end).")
     ] = None,
-    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help=(
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, metavar="N", help=(
         "Replicates per sample, at least 2: their spread is the noise taken out of the indices."))] = 20,
     seed: Seed = None,
     sets: Sets = None,
@@ -449,7 +457,7 @@ def sensitivity_command(
 
 
 def _lanes(item: runs.Loaded, opts: runs.RunOptions, job: Job, kind: str, scheduler: str | None,
-           resume: bool) -> tuple[executor.Outcome, list[Path], float]:
+           resume: bool) -> tuple[executor.Chunks, list[Path], float]:
     with _points_progress(item, kind, job.n_points) as advance:
         return runs.execute_job(item, opts, job, kind, scheduler, resume, advance)
 
@@ -501,7 +509,7 @@ def plot(results_dir: Annotated[Path, typer.Argument(help="A results/<name> fold
         out.print(f"wrote {plot_folder(folder)}", highlight=False)
 
 
-def _run(item: runs.Loaded, opts: runs.RunOptions, plot: bool) -> runs.Outcome:
+def _run(item: runs.Loaded, opts: runs.RunOptions, plot: bool) -> runs.Written:
     with _progress() as bar:
         task = bar.add_task(item.scenario.name, total=item.replicates * item.scenario.days)
 

@@ -29,7 +29,7 @@ def summary_table(res: Results) -> Table:
     return table
 
 
-def comparison_table(done: runs.Outcome) -> Table:
+def comparison_table(done: runs.Written) -> Table:
     table = Table(title=f"{done.results.name}: simulated (5–95%) vs reported")
     for name in ("date", "region", "reported", "simulated", "in range", "log score", "verdict"):
         table.add_column(name, justify="left" if name in ("date", "region", "verdict") else "right", no_wrap=True)
@@ -53,7 +53,7 @@ def reported_text(obs: Observation) -> str:
     return f"{obs.low:,.0f}–{obs.high:,.0f}"
 
 
-def side_by_side(finished: list[runs.Outcome]) -> Table:
+def side_by_side(finished: list[runs.Written]) -> Table:
     table = Table(title="Median on the reported dates, by scenario")
     table.add_column("date", no_wrap=True)
     table.add_column("region", no_wrap=True)
@@ -73,7 +73,7 @@ def side_by_side(finished: list[runs.Outcome]) -> Table:
     return table
 
 
-def ranking(finished: list[runs.Outcome]) -> Table:
+def ranking(finished: list[runs.Written]) -> Table:
     table = Table(title="Scenarios ranked by agreement with the reported figures")
     for name in ("rank", "scenario", "consistent", "score"):
         table.add_column(name, justify="left" if name == "scenario" else "right")

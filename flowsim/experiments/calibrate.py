@@ -30,7 +30,7 @@ import numpy as np
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from flowsim.experiments import design, executor, smc
+from flowsim.experiments import design, executor, seeding, smc
 from flowsim.experiments.chunkstore import ChunkStore
 from flowsim.experiments.job import Job
 from flowsim.model import parameters as paths
@@ -41,7 +41,6 @@ from flowsim.outputs.results import Results
 if TYPE_CHECKING:
     import pyarrow as pa
 
-ROUND_STREAM = 7_000_004
 CHUNK_LANES = 1024
 """Lanes per chunk of a calibration round: small enough that a round of 1,000 particles is several chunks."""
 ISLANDS = 4
@@ -96,9 +95,6 @@ def prior_design(axes: list[design.Axis]) -> design.Design:
     return design.Design("random", tuple(axes), np.array([low, high], dtype=float))
 
 
-def round_seed(seed: int, rnd: int) -> int:
-    state = np.random.SeedSequence(seed, spawn_key=(ROUND_STREAM, rnd)).generate_state(1, np.uint64)
-    return int(state[0] >> np.uint64(1))
 
 
 def chunk_root(folder: Path) -> Path:
@@ -115,7 +111,7 @@ def run(base: Job, folder: Path, *, particles: int, draws: int, workers: int = 1
 
     def simulate(points: np.ndarray, rnd: int) -> np.ndarray:
         job = Job(base.scenario, design.Design("random", base.design.axes, points), base.replicates,
-                        round_seed(base.seed, rnd), base.days, base.observations, base.comparison,
+                        seeding.round_seed(base.seed, rnd), base.days, base.observations, base.comparison,
                         mode="scores", chunk_lanes=CHUNK_LANES)
         store = ChunkStore(folder, job.fingerprint(), root=chunk_root(folder) / f"round-{rnd:04d}")
         outcome = executor.execute(job, store, workers=workers, scheduler=scheduler, resume=resume, advance=advance)

@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from flowsim.experiments import seeding
 from flowsim.model import parameters as paths
 from flowsim.model.distributions import Distribution, check_args
 from flowsim.model.errors import NO_VALUE, InputError, Origin
@@ -26,8 +27,6 @@ from flowsim.model.yamlsource import Located
 
 Method = Literal["grid", "random", "lhs", "sobol"]
 METHODS: tuple[Method, ...] = ("grid", "random", "lhs", "sobol")
-DESIGN_STREAM = 7_000_001
-"""spawn_key for the design's own random numbers (distinct from replicate streams)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def build(axes: list[Axis], method: Method, samples: int, seed: int) -> Design:
         return Design(method, tuple(axes), points.reshape(-1, len(axes)))
     from scipy.stats import qmc  # slow to import; only sampled designs need it
 
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(DESIGN_STREAM,))))
+    rng = seeding.generator(seed, seeding.DESIGN_STREAM)
     d = len(axes)
     if method == "random":
         u = rng.random((samples, d))

@@ -29,14 +29,16 @@ from flowsim.outputs.records import Simulation
 
 
 @dataclass
-class Outcome:
+class Chunks:
+    """A job's finished chunks (by index), its failed ones with their tracebacks, and how many were reused."""
+
     chunks: dict[int, dict[str, Any]] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)
     reused: int = 0
 
 
 def execute(job: Job, store: ChunkStore | None = None, *, workers: int = 1, scheduler: str | None = None,
-            resume: bool = False, advance: Callable[[int], None] = lambda n: None) -> Outcome:
+            resume: bool = False, advance: Callable[[int], None] = lambda n: None) -> Chunks:
     """Run every chunk not already in the store (none: keep results in memory); record failures and go on.
 
     In one process, a run's chunks report progress day by day; in a pool or on
@@ -46,7 +48,7 @@ def execute(job: Job, store: ChunkStore | None = None, *, workers: int = 1, sche
     if store is not None:
         store.prepare(resume)
     n = len(job.blocks())
-    outcome = Outcome()
+    outcome = Chunks()
     finished = store.done() if (resume and store is not None) else set()
     for i in sorted(finished):
         assert store is not None
@@ -141,7 +143,7 @@ def _dask(job: Job, todo: list[int], client: Any) -> Iterator[Result]:
         client.close()
 
 
-def failed_points(job: Job, outcome: Outcome) -> list[int]:
+def failed_points(job: Job, outcome: Chunks) -> list[int]:
     plan = job.chunks()
     return [p for i in sorted(outcome.failures) for p in plan[i]]
 

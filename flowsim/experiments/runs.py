@@ -79,7 +79,7 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
 
 
 @dataclass
-class Outcome:
+class Written:
     """A finished run: its results, where they were written, and its comparison."""
 
     results: Results
@@ -148,11 +148,11 @@ def simulate_item(item: Loaded, opts: RunOptions, progress: Callable[[int], None
                    extra={"comparison": rows, "score": score, "simulation": sim})
 
 
-def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Outcome:
+def run(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Written:
     """Simulate one loaded scenario and write its result folder atomically."""
     res = simulate_item(item, opts, progress)
     folder = res.write(item.folder(opts.out), opts.format)
-    return Outcome(res, folder, res.extra["comparison"], res.extra["score"])
+    return Written(res, folder, res.extra["comparison"], res.extra["score"])
 
 
 def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score | None) -> dict[str, Any]:
@@ -208,7 +208,7 @@ class SweepRequest:
 @dataclass
 class SweepDone:
     job: Job
-    outcome: executor.Outcome
+    outcome: executor.Chunks
     folder: Path
     results: Results
     failed: list[int]
@@ -275,7 +275,7 @@ def drop_chunks(folder: Path) -> None:
 
 
 def execute_job(item: Loaded, opts: RunOptions, job: Job, kind: str, scheduler: str | None,
-                resume: bool, advance: Callable[[int], None]) -> tuple[executor.Outcome, list[Path], float]:
+                resume: bool, advance: Callable[[int], None]) -> tuple[executor.Chunks, list[Path], float]:
     """Run a lanes job (calibration draws, sensitivity samples) on the sweep machinery."""
     store = ChunkStore(item.folder(opts.out), job.fingerprint(), kind)
     t0 = time.perf_counter()

@@ -109,7 +109,7 @@ class Indices:
     noise_floor: float
 
 
-def analyse(job: Job, outcome: executor.Outcome, outputs: list[Output], seed: int) -> list[list[str]]:
+def analyse(job: Job, outcome: executor.Chunks, outputs: list[Output], seed: int) -> list[list[str]]:
     """Rows of sensitivity.csv: indices of the expected output, and the noise floor (see the module doc)."""
     plan = job.chunks()
     chunks = [outcome.chunks[i] for i in range(len(plan))]

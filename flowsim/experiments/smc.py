@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowsim.experiments import seeding
+
 MAX_MOVES = 12
 MIN_MOVES = 2
 TARGET_ESS = 0.5
@@ -220,9 +222,8 @@ def run(low: np.ndarray, high: np.ndarray, particles: int, budget: int, islands:
     """Drive the islands in lock-step: each round, one call `simulate(points, round)` -> log-likelihoods."""
     sizes = [particles // islands + (k < particles % islands) for k in range(islands)]
     budgets = [budget // islands + (k < budget % islands) for k in range(islands)]
-    gens = [island(low, high, n, b, np.random.Generator(np.random.PCG64(
-        np.random.SeedSequence(seed, spawn_key=(SMC_STREAM, k)))))
-        for k, (n, b) in enumerate(zip(sizes, budgets, strict=True))]
+    gens = [island(low, high, n, b, seeding.generator(seed, seeding.SMC_STREAM, k))
+            for k, (n, b) in enumerate(zip(sizes, budgets, strict=True))]
     asks: dict[int, np.ndarray] = {k: next(g) for k, g in enumerate(gens)}
     done: dict[int, Island] = {}
     rnd = 0
@@ -238,7 +239,3 @@ def run(low: np.ndarray, high: np.ndarray, particles: int, budget: int, islands:
                 del asks[k]
         rnd += 1
     return Result([done[k] for k in range(islands)])
-
-
-SMC_STREAM = 7_000_003
-"""spawn_key for the sampler's own random numbers (resampling, proposals)."""

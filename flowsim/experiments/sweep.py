@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from flowsim.experiments.executor import Outcome
+from flowsim.experiments.executor import Chunks
 from flowsim.experiments.job import Job
 from flowsim.outputs import records
 from flowsim.outputs.results import Results
@@ -26,7 +26,7 @@ def points_header(job: Job) -> list[str]:
     return cols
 
 
-def to_results(job: Job, outcome: Outcome, meta: dict[str, Any]) -> Results:
+def to_results(job: Job, outcome: Chunks, meta: dict[str, Any]) -> Results:
     """The sweep's tables, from the finished chunks in point order (points.csv: one row per point)."""
     import pyarrow as pa
 
