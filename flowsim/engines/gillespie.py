@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from flowsim.engines.plan import DatedAction, Plan, RemoveCount, RemoveShare, ScaleParam, SetParam
+from flowsim.engines.plan import DatedAction, Plan, apply
 from flowsim.engines.step import Midnight, Outcome
 
 
@@ -84,22 +84,9 @@ class _Chain:
 
     def _dated(self, env: simpy.Environment, dated: DatedAction) -> Generator[Any]:
         yield Midnight(env, dated.day)
-        a = dated.action
-        lane = self.lane
-        if isinstance(a, SetParam):
-            self.params[a.path] = float(a.values[lane])
+        if apply(dated.action, self.params, self.pop, self.moved,
+                 lambda n, p: self.rng.binomial(n, p), lane=self.lane):
             self._reactions()
-        elif isinstance(a, ScaleParam):
-            self.params[a.path] *= float(a.factor[lane])
-            self._reactions()
-        elif isinstance(a, RemoveShare):
-            gone = int(self.rng.binomial(self.pop[a.region], a.share[lane]))
-            self.pop[a.region] -= gone
-            self.moved[a.counter] += gone
-        elif isinstance(a, RemoveCount):
-            gone = min(int(a.count[lane]), self.pop[a.region])
-            self.pop[a.region] -= gone
-            self.moved[a.counter] += gone
 
     def _land(self, env: simpy.Environment, region: int, count: int, delay: int) -> Generator[Any]:
         yield Midnight(env, delay)

@@ -6,7 +6,9 @@ here as numpy arrays over lanes, so engines never look at the scenario file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +44,33 @@ class RemoveCount:
 
 
 Action = SetParam | ScaleParam | RemoveShare | RemoveCount
+
+
+def apply(action: Action, params: dict[str, Any], pop: Any, moved: Any,
+          binomial: Callable[[Any, Any], Any], lane: int | None = None) -> bool:
+    """Carry out a dated action on the state of every lane (`lane` None: numpy arrays over lanes)
+    or of one lane (`lane`: plain numbers); True when rates changed and must be derived again.
+
+    Both engines call this, so an action means the same in each.
+    """
+    def pick(values: np.ndarray) -> Any:
+        return values.copy() if lane is None else values[lane].item()
+
+    if isinstance(action, SetParam):
+        params[action.path] = pick(action.values)
+        return True
+    if isinstance(action, ScaleParam):
+        params[action.path] = params[action.path] * pick(action.factor)
+        return True
+    if isinstance(action, RemoveShare):
+        gone = binomial(pop[action.region], pick(action.share))
+    else:
+        gone = np.minimum(pick(action.count), pop[action.region])
+    if lane is not None:
+        gone = int(gone)
+    pop[action.region] -= gone
+    moved[action.counter] += gone
+    return False
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import simpy
 from simpy.events import URGENT
 
 from flowsim.engines import poisson as sampling
-from flowsim.engines.plan import Action, DatedAction, Plan, RemoveCount, RemoveShare, ScaleParam, SetParam
+from flowsim.engines.plan import Action, DatedAction, Plan, apply
 
 
 @dataclass
@@ -194,21 +194,8 @@ class StepEngine:
 
     # ---- the day step and dated actions
     def _apply(self, action: Action) -> None:
-        if isinstance(action, SetParam):
-            self.params[action.path] = action.values.copy()
+        if apply(action, self.params, self.pop, self.moved, self._binomial):
             self._dirty = True
-        elif isinstance(action, ScaleParam):
-            self.params[action.path] = self.params[action.path] * action.factor
-            self._dirty = True
-        elif isinstance(action, RemoveShare):
-            gone = self._binomial(self.pop[action.region], action.share)
-            self._remove(action.region, gone, action.counter)
-        elif isinstance(action, RemoveCount):
-            self._remove(action.region, np.minimum(action.count, self.pop[action.region]), action.counter)
-
-    def _remove(self, region: int, gone: np.ndarray, counter: int) -> None:
-        self.pop[region] -= gone
-        self.moved[counter] += gone
 
     def _step(self, env: simpy.Environment) -> None:
         if self._dirty:
