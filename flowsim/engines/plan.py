@@ -14,6 +14,7 @@ import numpy as np
 
 from flowsim.model.distributions import Distribution, Number
 from flowsim.model.network import Network
+from flowsim.model.parameters import argument_path
 from flowsim.model.scenario import Scenario
 
 
@@ -122,7 +123,7 @@ def _draw(value: Number, rng: np.random.Generator, lanes: int, rows: dict[str, n
         if value.resolved not in rows:
             rows[value.resolved] = value.draw_rows(rng, lanes)
         return np.asarray(value.sample(rng, lanes, rows=rows[value.resolved]), dtype=float)
-    names = [f"{key}.{value.kind}.{i}" for i in range(len(value.args))]
+    names = [argument_path(key, value.kind, i) for i in range(len(value.args))]
     if fixed and any(n in fixed for n in names):
         args = [np.broadcast_to(fixed[n], (lanes,)) if n in fixed else np.full(lanes, a)
                 for n, a in zip(names, value.args, strict=True)]

@@ -167,18 +167,8 @@ def build(axes: list[Axis], method: Method, samples: int, seed: int) -> Design:
 
 
 def split_path(s: Scenario, path: str) -> tuple[str, int | None]:
-    """(parameter path, distribution argument index or None); raises for unknown paths."""
-    params = s.parameters()
-    if path in params:
-        return path, None
-    head, _, index = path.rpartition(".")
-    base, _, kind = head.rpartition(".")
-    value = params.get(base)
-    if isinstance(value, Distribution) and value.kind == kind and index.isdigit() and int(index) < len(value.args):
-        if kind == "choice":
-            return "", None
-        return base, int(index)
-    return "", None
+    """(parameter path, distribution argument index or None) of `path` in scenario `s` (see parameters.resolve)."""
+    return paths.resolve(s.parameters(), path)
 
 
 def check(design: Design, s: Scenario, located: Located) -> None:

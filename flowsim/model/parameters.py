@@ -7,7 +7,7 @@ lives here and nowhere else.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flowsim.model.errors import NO_VALUE, InputError, Origin
@@ -31,6 +31,31 @@ def known_paths(data: dict[str, Any]) -> list[str]:
             for field in (*NUMERIC_FIELDS.get(str(flow.get("kind")), ()), "delay"):
                 out.append(f"flows.{flow['name']}.{field}")
     return out
+
+
+def argument_path(path: str, kind: str, index: int) -> str:
+    """`PATH.kind.i`: argument i of the distribution at PATH (sweeps and priors may set it per lane)."""
+    return f"{path}.{kind}.{index}"
+
+
+def resolve(params: Mapping[str, Any], path: str) -> tuple[str, int | None]:
+    """(parameter path, argument index or None) that `path` names among a scenario's `params`; ("", None) if none.
+
+    A path is a parameter (`flows.divert.fraction`) or an argument of one that is a
+    distribution (`flows.recruit_is.rate.uniform.1`); a `choice` has no arguments
+    to set one by one.
+    """
+    from flowsim.model.distributions import Distribution
+
+    if path in params:
+        return path, None
+    head, _, index = path.rpartition(".")
+    base, _, kind = head.rpartition(".")
+    value = params.get(base)
+    if (isinstance(value, Distribution) and value.kind == kind and kind not in ("choice", "posterior")
+            and index.isdigit() and int(index) < len(value.args)):
+        return base, int(index)
+    return "", None
 
 
 def unknown_path_rule(key: str, known: Iterable[str], flows_only: bool = False) -> str:

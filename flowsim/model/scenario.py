@@ -22,7 +22,6 @@ from pydantic import (
 from flowsim.model import parameters as paths
 from flowsim.model.distributions import (
     AnyNumber,
-    Distribution,
     Fraction,
     NonNegative,
     Number,
@@ -309,7 +308,7 @@ def reference_problems(s: Scenario, located: Located) -> Iterator[InputError]:
     params = s.parameters()
     yield from _event_problems(s, located, params, span_ok)
     for key in (s.sweep.parameters if s.sweep else {}):
-        if key not in params and not _is_argument_path(key, params):
+        if not paths.resolve(params, key)[0]:
             yield problem(located, ("sweep", "parameters", key),
                           paths.unknown_path_rule(key, params), show_value=False)
     labels = set(names)
@@ -350,14 +349,6 @@ def observation_problems(s: Scenario, observations: list[Observation]) -> Iterat
             if first != obs.region:
                 yield i, "group", (f"rows of group {obs.group!r} must name one region; "
                                    f"an earlier row names {first}")
-
-
-def _is_argument_path(key: str, params: dict[str, Number]) -> bool:
-    """`PATH.kind.i`: an argument of a distribution-valued parameter."""
-    head, _, index = key.rpartition(".")
-    base, _, kind = head.rpartition(".")
-    value = params.get(base)
-    return isinstance(value, Distribution) and value.kind == kind and index.isdigit() and int(index) < len(value.args)
 
 
 def _outside(s: Scenario) -> str:
