@@ -141,14 +141,6 @@ def finish(folder: Path) -> None:
     shutil.rmtree(chunk_root(folder), ignore_errors=True)
 
 
-def posterior_rows(cal: Calibration) -> tuple[list[str], list[list[str]]]:
-    r = cal.result
-    header = ["sample", "island", *cal.names, "loglik", "weight"]
-    rows = [[str(i), str(int(k)), *(repr(float(v)) for v in point), f"{ll:.6f}", repr(float(w))]
-            for i, (k, point, ll, w) in enumerate(zip(r.island_of, r.points, r.loglik, r.weights, strict=True))]
-    return header, rows
-
-
 def model_probabilities(log_evidence: list[float], se: list[float]) -> list[tuple[float, float]]:
     """Posterior probability of each model (equal prior odds) and its Monte Carlo error (delta method)."""
     z = np.asarray(log_evidence, dtype=float)

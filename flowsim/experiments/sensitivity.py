@@ -36,7 +36,7 @@ import datetime as dt
 import io
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -109,7 +109,7 @@ class Indices:
     noise_floor: float
 
 
-def analyse(job: Job, outcome: executor.Chunks, outputs: list[Output], seed: int) -> list[list[str]]:
+def analyse(job: Job, outcome: executor.Chunks, outputs: list[Output], seed: int) -> list[list[Any]]:
     """Rows of sensitivity.csv: indices of the expected output, and the noise floor (see the module doc)."""
     plan = job.chunks()
     chunks = [outcome.chunks[i] for i in range(len(plan))]
@@ -131,8 +131,8 @@ def analyse(job: Job, outcome: executor.Chunks, outputs: list[Output], seed: int
             date = (s.start + dt.timedelta(days=int(job.days[k]))).isoformat()
             for i, name in enumerate(job.design.names):
                 rows.append([out.text, out.region, date, name,
-                             *(f"{float(x[i]):.6f}" for x in (si.S1, si.S1_conf, si.ST, si.ST_conf)),
-                             f"{si.noise_floor:.6f}"])
+                             *(round(float(x[i]), 6) for x in (si.S1, si.S1_conf, si.ST, si.ST_conf)),
+                             round(float(si.noise_floor), 6)])
     return rows
 
 
@@ -178,7 +178,7 @@ def indices(y: np.ndarray, v: np.ndarray, d: int, seed: int, resamples: int = 10
     return Indices(s1, zq * s1_boot.std(axis=1, ddof=1), st, zq * st_boot.std(axis=1, ddof=1), floor)
 
 
-def noise_notes(rows: list[list[str]]) -> list[str]:
+def noise_notes(rows: list[list[Any]]) -> list[str]:
     """Per output, the dates whose variance is all (indices set to 0) or mostly replicate noise."""
     floors = {(r[0], r[2]): float(r[8]) for r in rows}
     notes = []
@@ -200,7 +200,7 @@ def _some(items: list[str], shown: int = 3) -> str:
     return ", ".join(items[:shown]) + more
 
 
-def plot(rows: list[list[str]]) -> bytes:
+def plot(rows: list[list[Any]]) -> bytes:
     """Bars of S1 and ST (with 95% intervals) per single-date output; lines of ST over time otherwise."""
     import matplotlib
 
@@ -237,7 +237,7 @@ def plot(rows: list[list[str]]) -> bytes:
     return buf.getvalue()
 
 
-def to_table(rows: list[list[str]]) -> pa.Table:
+def to_table(rows: list[list[Any]]) -> pa.Table:
     """sensitivity.csv as a typed table (dates as dates, indices as numbers)."""
     import pyarrow as pa
 

@@ -87,10 +87,6 @@ def measurements(observations: list[Observation], tolerance: float) -> list[Meas
     return [measurement(o, tolerance, i) for i, o in enumerate(observations)]
 
 
-def bias_names(ms: list[Measurement]) -> list[str]:
-    return sorted({m.bias for m in ms if isinstance(m.bias, str)})
-
-
 def biases(ms: list[Measurement], params: dict[str, np.ndarray], lanes: int) -> np.ndarray:
     """(observations, lanes) multiplicative bias of each report in each lane."""
     out = np.ones((len(ms), lanes))
