@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import AfterValidator, PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 
 from flowsim.model.errors import NO_VALUE, InputError, Origin
-from flowsim.model.yamlsource import read_text
+from flowsim.model.yamlsource import csv_columns, read_text
 
 MAX_VALUE = 1e9
 """Largest magnitude accepted anywhere; larger numbers are almost surely typos."""
@@ -261,17 +261,6 @@ class _Table:
         return self.weights
 
 
-def _starts(line: str) -> list[int]:
-    """1-based character column where each field of a CSV line starts."""
-    cols, quoted = [1], False
-    for pos, ch in enumerate(line, start=1):
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "," and not quoted:
-            cols.append(pos + 1)
-    return cols
-
-
 @dataclass
 class PosteriorFiles:
     """The posterior files one scenario names, each read once; `base` is the scenario's folder."""
@@ -312,12 +301,12 @@ def _read_posterior(path: Path) -> _Table:
         if not any(cells):
             continue
         if table is None:
-            table = _Table(path, cells, _starts(line), [])
+            table = _Table(path, cells, csv_columns(line), [])
         elif len(cells) != len(table.header):
             raise InputError(Origin(str(path), lineno, 1), "", NO_VALUE,
                              f"has {len(cells)} fields; the header has {len(table.header)}")
         else:
-            table.rows.append((lineno, cells, _starts(line)))
+            table.rows.append((lineno, cells, csv_columns(line)))
     if table is None or not table.rows:
         raise PosteriorError("file", f"an empty posterior file ({path}): it needs a header row of "
                              "columns and one row per posterior sample")

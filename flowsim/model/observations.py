@@ -19,21 +19,10 @@ from pydantic import ValidationError
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.problems import problem
 from flowsim.model.scenario import Observation, Scenario, observation_rules
-from flowsim.model.yamlsource import Located, read_text
+from flowsim.model.yamlsource import Located, csv_columns, read_text
 
 COLUMNS = ("date", "region", "low", "high", "value", "source")
 OPTIONAL = ("sigma", "group", "bias", "note")
-
-
-def _columns(line: str) -> list[int]:
-    """1-based character column where each field of a CSV line starts."""
-    cols, quoted = [1], False
-    for pos, ch in enumerate(line, start=1):
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "," and not quoted:
-            cols.append(pos + 1)
-    return cols
 
 
 @dataclass(frozen=True)
@@ -60,11 +49,11 @@ def read_rows(path: Path) -> list[Sourced]:
     header = [h.strip() for h in rows[0]]
     for i, col in enumerate(header):
         if col in header[:i]:
-            raise InputError(Origin(name, 1, _columns(lines[0])[i]), "header", col, "column appears twice")
+            raise InputError(Origin(name, 1, csv_columns(lines[0])[i]), "header", col, "column appears twice")
         if col not in COLUMNS + OPTIONAL:
             close = difflib.get_close_matches(col, COLUMNS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(COLUMNS)}"
-            raise InputError(Origin(name, 1, _columns(lines[0])[i]), "header", col, f"unknown column{hint}")
+            raise InputError(Origin(name, 1, csv_columns(lines[0])[i]), "header", col, f"unknown column{hint}")
     for need in ("date", "region"):
         if need not in header:
             raise InputError(Origin(name, 1, 1), "header", NO_VALUE, f"missing column {need!r}")
@@ -72,7 +61,7 @@ def read_rows(path: Path) -> list[Sourced]:
     for lineno, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
-        starts = _columns(lines[lineno - 1])
+        starts = csv_columns(lines[lineno - 1])
         if len(row) != len(header):
             raise InputError(Origin(name, lineno, 1), "", NO_VALUE,
                              f"has {len(row)} fields; the header has {len(header)}")

@@ -165,3 +165,14 @@ def _first_content(text: str) -> tuple[int, int]:
         if stripped and not stripped.startswith("#"):
             return number, len(line) - len(line.lstrip()) + 1
     return 1, 1
+
+
+def csv_columns(line: str) -> list[int]:
+    """1-based character column where each field of a CSV line starts (errors in CSV files point there)."""
+    cols, quoted = [1], False
+    for pos, ch in enumerate(line, start=1):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            cols.append(pos + 1)
+    return cols
