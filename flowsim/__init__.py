@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from flowsim.outputs.results import Results
 
 
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 def __getattr__(name: str) -> Any:
     if name in _HOMES:
         import importlib

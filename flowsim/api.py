@@ -15,10 +15,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from flowsim import logs
 from flowsim.experiments import calibrate as calibration
 from flowsim.experiments import paired as pairing
 from flowsim.experiments import runs
@@ -38,18 +41,46 @@ def load(source: str | os.PathLike[str], set: Mapping[str, Any] | None = None,
 def _options(*, set: Mapping[str, Any] | None = None, replicates: int | None = None,
              seed: int | None = None, engine: str = "step", workers: int = 1, trajectories: bool = False,
              tolerance: float = comparing.TOLERANCE) -> runs.RunOptions:
+    if set is not None and not isinstance(set, Mapping):
+        raise TypeError("set is a mapping of parameter paths to values, e.g. {'flows.divert.fraction': 0.3}")
     overrides = [f"{k}={json.dumps(v, default=str)}" for k, v in (set or {}).items()]
     return runs.RunOptions(replicates, seed, overrides, Path("results"), trajectories, engine, max(1, workers),
                            comparing.Settings(tolerance))
 
 
 def _load(source: Any, opts: runs.RunOptions, observations: Any = None) -> runs.Loaded:
+    """A loaded scenario keeps the overrides it was loaded with; new options apply on top of them."""
     obs = Path(observations) if observations is not None else None
     if isinstance(source, runs.Loaded):
         if not opts.overrides and opts.replicates is None and opts.seed is None and obs is None:
             return source
+        opts = replace(opts, overrides=[*source.overrides, *opts.overrides])
+        obs = obs if obs is not None else source.observations_file
         source = source.path
-    return runs.load(Path(source), opts, obs)
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"a scenario is a path or what flowsim.load returned, not {type(source).__name__}")
+    return runs.load(Path(os.path.expanduser(source)), opts, obs)
+
+
+def _load_all(scenarios: Sequence[Any], opts: runs.RunOptions, observations: Any = None,
+              paired: bool = False) -> list[runs.Loaded]:
+    """Several scenarios, each with its own overrides; with `paired`, the later ones run with the first's seed."""
+    if not scenarios:
+        raise TypeError("give at least one scenario")
+    loaded = [_load(s, opts, observations) for s in scenarios]
+    if paired:
+        if len(loaded) < 2:
+            raise TypeError("paired needs two or more scenarios")
+        ref = loaded[0]
+        for item in loaded[1:]:
+            pairing.check(ref.path, ref.scenario, item.path, item.scenario)
+        loaded = [ref, *(_load(item, replace(opts, seed=ref.scenario.seed), observations) for item in loaded[1:])]
+    runs.check_names(loaded, opts)
+    return loaded
+
+
+def _params(params: Sequence[str] | str) -> list[str]:
+    return [params] if isinstance(params, str) else list(params)
 
 
 def run(scenario: Any, *, replicates: int | None = None, seed: int | None = None, engine: str = "step",
@@ -69,9 +100,7 @@ def compare(*scenarios: Any, observations: str | os.PathLike[str] | None = None,
     Each Results has `.comparison` (per observation) and `.meta["comparison"]` (the score).
     """
     opts = _options(replicates=replicates, seed=seed, workers=workers, tolerance=tolerance)
-    paths = [Path(s.path if isinstance(s, runs.Loaded) else s) for s in scenarios]
-    obs = Path(observations) if observations is not None else None
-    loaded = (runs.load_paired if paired else runs.load_all)(paths, opts, obs)
+    loaded = _load_all(scenarios, opts, observations, paired)
     out = [runs.simulate_item(item, opts) for item in loaded]
     if paired:
         for res in out[1:]:
@@ -90,7 +119,7 @@ def sweep(scenario: Any, params: Sequence[str] = (), *, method: str | None = Non
     """
     opts = _options(set=set, replicates=replicates, seed=seed, workers=workers, tolerance=tolerance)
     item = _load(scenario, opts)
-    req = runs.SweepRequest(list(params), method, samples, scheduler, resume=False)
+    req = runs.SweepRequest(_params(params), method, samples, scheduler, resume=False)
     job = runs.plan_sweep(item, opts, req)
     with _scratch(chunks) as folder:
         opts.out = folder
@@ -112,17 +141,21 @@ def calibrate(*scenarios: Any, params: Sequence[str], draws: int = 20_000, parti
     is each one's posterior probability (equal prior odds) and its Monte Carlo error.
     """
     opts = _options(seed=seed, workers=workers, tolerance=tolerance)
-    obs = Path(observations) if observations is not None else None
-    paths = [Path(s.path if isinstance(s, runs.Loaded) else s) for s in scenarios]
-    loaded = runs.load_all(paths, opts, obs)
+    calibration.check_budget(draws, particles, replicates)
+    loaded = _load_all(scenarios, opts, observations)
     several = len(loaded) > 1
+    if several:
+        runs.check_same_observations(loaded)
     out = []
     with _scratch(chunks) as folder:
         for item in loaded:
-            job = runs.plan_calibration(item, opts, list(params), replicates, only_known=several)
+            job = runs.plan_calibration(item, opts, _params(params), replicates, only_known=several)
+            t0 = time.perf_counter()
             cal = calibration.run(job, folder / item.scenario.name, particles=particles, draws=draws,
                                   workers=workers)
-            meta = runs.metadata(item, opts, 0.0, None)
+            meta = runs.metadata(item, opts, time.perf_counter() - t0, None)
+            for text in cal.warnings():
+                logs.logger.warning("%s: %s", item.scenario.name, text)
             out.append(calibration.to_results(item, opts, cal, particles, draws, replicates, meta))
     if several:
         probs = calibration.model_probabilities([r.meta["calibration"]["log_evidence"] for r in out],
@@ -138,15 +171,16 @@ def sensitivity(scenario: Any, params: Sequence[str], *, samples: int = 256, rep
     """Sobol indices (S1, ST with 95% intervals, noise floor) of the expected output; `.frame("sensitivity")`."""
     opts = _options(seed=seed, workers=workers)
     item = _load(scenario, opts)
-    job, outs = runs.plan_sensitivity(item, opts, list(params), samples, replicates, list(outputs))
-    sens.check_replicates(replicates)
+    job, outs = runs.plan_sensitivity(item, opts, _params(params), samples, replicates, list(outputs))
     with _scratch(chunks) as folder:
         opts.out = folder
-        outcome, errors, _ = runs.execute_job(item, opts, job, "sensitivity", None, False, lambda n: None)
-    if outcome.failures:
-        raise RuntimeError(f"{len(outcome.failures)} sensitivity chunks failed; see {errors[:3]}")
+        outcome, _, wall = runs.execute_job(item, opts, job, "sensitivity", None, False, lambda n: None)
+        if outcome.failures:
+            raise RuntimeError(f"{len(outcome.failures)} sensitivity chunks failed: {outcome.failures}")
     rows = sens.analyse(job, outcome, outs, item.scenario.seed)
-    return Results(item.scenario.name, {"sensitivity": sens.to_table(rows)})
+    for note in sens.noise_notes(rows):
+        logs.note(note)
+    return sens.to_results(item, runs.metadata(item, opts, wall, None), job, rows, samples, replicates, outs)
 
 
 class _scratch:

@@ -106,3 +106,24 @@ def test_csv_text_cells_are_safe_for_spreadsheets(tmp_path: Path) -> None:
     with open(tmp_path / "o/comparison.csv", newline="") as fh:
         row = next(csv.DictReader(fh))
     assert row["source"] == "'=HYPERLINK(\"x\")"
+
+
+def test_a_full_disk_is_one_located_error_and_keeps_the_old_results(cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from flowsim.outputs import formats
+
+    path = write(tmp_path, scenario_dict(30))
+    assert cli("run", path, "-n", "20", "--out", tmp_path / "o").exit_code == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "o/test").iterdir()}
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(formats, "write", full)
+    result = cli("run", path, "-n", "30", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "No space left on device" in result.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "o/test").iterdir()} == before

@@ -42,7 +42,6 @@ from flowsim.model.scenario import Scenario, scenario_errors
 from flowsim.outputs import formats, provenance
 from flowsim.outputs.compare import TOLERANCE, Settings
 from flowsim.outputs.plot import plot_folder, result_folders
-from flowsim.outputs.results import Results
 from flowsim.outputs.staging import Staged
 
 app = typer.Typer(
@@ -119,16 +118,14 @@ Engine = Annotated[str, typer.Option(
 
 def _options(replicates: int | None, seed: int | None, sets: list[str] | None, out_dir: Path,
              workers: int | None, engine: str, trajectories: bool = False, fmt: str = "csv") -> runs.RunOptions:
-    if engine not in ENGINES:
-        raise InputError(Origin("command line --engine"), "engine", engine, f"must be one of: {', '.join(ENGINES)}")
+    if engine not in runs.ENGINES:
+        raise InputError(Origin("command line --engine"), "engine", engine,
+                         f"must be one of: {', '.join(runs.ENGINES)}")
     if fmt not in formats.FORMATS:
         raise InputError(Origin("command line --format"), "format", fmt,
                          f"must be one of: {', '.join(formats.FORMATS)}")
     return runs.RunOptions(replicates, seed, list(sets or []), out_dir, trajectories, engine,
                            workers or os.cpu_count() or 1, format=fmt)
-
-
-ENGINES = ("step", "event", "meanfield")
 
 
 Plot = Annotated[bool, typer.Option("--plot", metavar="", help="Also draw results/<name>/plot.png.")]
@@ -295,10 +292,7 @@ def calibrate(
     """Posterior of the parameters given the reported figures (sequential Monte Carlo); model comparison."""
     opts = _options(None, seed, sets, out_dir, workers, "step", fmt=fmt)
     opts.comparison = Settings(tolerance)
-    if draws < 2 * particles:
-        raise InputError(Origin("command line --draws"), "draws", draws,
-                         f"must be at least twice --particles ({particles}): the first round alone simulates "
-                         "every particle")
+    calibration.check_budget(draws, particles, replicates)
     loaded = runs.load_all(scenarios, opts, observations)
     several = len(loaded) > 1
     names = [item.scenario.name for item in loaded]
@@ -360,18 +354,8 @@ def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: Job, particles
     out.print(table)
     for a, b, rho in cal.correlations():
         out.print(f"posterior correlation of {a} and {b}: {rho:+.2f}", highlight=False)
-    if r.ess < calibration.MIN_ESS:
-        err.print(f"warning: the effective sample size ({r.ess:.0f}) is below {calibration.MIN_ESS}; the "
-                  "intervals are rough: use more --particles and --draws", markup=False, highlight=False)
-    if r.log_evidence_se > 0.5:
-        err.print(f"warning: the independent SMC islands disagree about the marginal likelihood (± "
-                  f"{r.log_evidence_se:.2f}, and with one island dominating this error is itself underestimated); "
-                  "the evidence and any model probabilities are unreliable: the reports may be out of reach of "
-                  "the priors, or more --particles are needed", markup=False, highlight=False)
-    if r.forced:
-        err.print("warning: the --draws budget ran out before the sampler reached the posterior; the last step "
-                  "jumped there at once, so the posterior is poorly explored: use more --draws",
-                  markup=False, highlight=False)
+    for text in cal.warnings():
+        err.print(f"warning: {text}", markup=False, highlight=False)
     out.print(f"wrote {folder}/posterior.csv and {folder}/calibrated.yaml", highlight=False)
     return item.scenario.name, r.log_evidence, r.log_evidence_se
 
@@ -431,12 +415,7 @@ def sensitivity_command(
     rows = sens.analyse(job, outcome, outs, item.scenario.seed)
     folder = item.folder(opts.out)
     meta = runs.metadata(item, opts, wall, None)
-    meta["sensitivity"] = {"samples": samples, "runs": job.n_points, "replicates_per_run": replicates,
-                           "parameters": {a.path: list(a.bounds) for a in job.design.axes},
-                           "outputs": [o.text for o in outs]}
-    res = Results(item.scenario.name, {"sensitivity": sens.to_table(rows)}, meta,
-                  files={"sensitivity.png": sens.plot(rows)}, extra={"meta_file": "sensitivity.json"})
-    res.write(folder, opts.format)
+    sens.to_results(item, meta, job, rows, samples, replicates, outs).write(folder, opts.format)
     if not keep_chunks:
         shutil.rmtree(folder / "sensitivity-chunks", ignore_errors=True)  # they serve --resume only
     table = Table(title=f"{item.scenario.name}: Sobol indices ({job.n_points} runs x {replicates} replicates)")

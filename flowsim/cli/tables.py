@@ -18,7 +18,7 @@ def summary_table(res: Results) -> Table:
     assert res.populations is not None and res.days is not None and res.start is not None
     pops = np.moveaxis(res.populations[0, :, -1, :], 0, 1).astype(float)  # (regions, replicates)
     end = res.start + dt.timedelta(days=int(res.days[-1]))
-    table = Table(title=f"{res.name}: {pops.shape[1]} replicates, {end.isoformat()}")
+    table = Table(title=f"{res.name}: {pops.shape[1]} replicate{'' if pops.shape[1] == 1 else 's'}, {end.isoformat()}")
     table.add_column("region")
     table.add_column("mean", justify="right")
     table.add_column("median", justify="right")

@@ -35,6 +35,7 @@ from flowsim.experiments.chunkstore import ChunkStore
 from flowsim.experiments.job import Job
 from flowsim.model import parameters as paths
 from flowsim.model.distributions import Distribution
+from flowsim.model.errors import InputError, Origin
 from flowsim.model.scenario import Scenario
 from flowsim.outputs.results import Results
 
@@ -45,6 +46,7 @@ CHUNK_LANES = 1024
 """Lanes per chunk of a calibration round: small enough that a round of 1,000 particles is several chunks."""
 ISLANDS = 4
 MIN_ESS = 200
+MIN_PARTICLES = 100
 POSTERIOR_FILE = "posterior.csv"
 
 
@@ -79,6 +81,35 @@ class Calibration:
         names = self.names
         return [(names[i], names[j], float(cov[i, j] / (sd[i] * sd[j])) if sd[i] * sd[j] > 0 else 0.0)
                 for i in range(len(names)) for j in range(i + 1, len(names))]
+
+
+    def warnings(self) -> list[str]:
+        """What makes this posterior or its evidence unreliable, in words (empty when nothing does)."""
+        r = self.result
+        out = []
+        if r.ess < MIN_ESS:
+            out.append(f"the effective sample size ({r.ess:.0f}) is below {MIN_ESS}; the intervals are rough: "
+                       "use more particles and draws")
+        if r.log_evidence_se > 0.5:
+            out.append(f"the independent SMC islands disagree about the marginal likelihood (± "
+                       f"{r.log_evidence_se:.2f}, and with one island dominating this error is itself "
+                       "underestimated); the evidence and any model probabilities are unreliable: the reports "
+                       "may be out of reach of the priors, or more particles are needed")
+        if r.forced:
+            out.append("the draws budget ran out before the sampler reached the posterior; the last step jumped "
+                       "there at once, so the posterior is poorly explored: use more draws")
+        return out
+
+
+def check_budget(draws: int, particles: int, replicates: int) -> None:
+    """Sizes the sampler needs: enough particles per island, a budget for more than the first round."""
+    if particles < MIN_PARTICLES:
+        raise InputError(Origin("particles"), "particles", particles, f"must be at least {MIN_PARTICLES}")
+    if replicates < 1:
+        raise InputError(Origin("replicates"), "replicates", replicates, "must be at least 1")
+    if draws < 2 * particles:
+        raise InputError(Origin("draws"), "draws", draws, f"must be at least twice the particles ({particles}): "
+                         "the first round alone simulates every particle")
 
 
 def weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: list[float]) -> list[float]:

@@ -47,6 +47,7 @@ class Loaded:
     notes: list[str]
     located: Located
     observations_file: Path | None = None  # --observations, when it replaces the scenario's own
+    overrides: list[str] = field(default_factory=list)  # the `--set PATH=VALUE`s it was loaded with
 
     @property
     def replicates(self) -> int:
@@ -56,8 +57,24 @@ class Loaded:
         return out / self.scenario.name
 
 
+ENGINES = ("step", "event", "meanfield")
+
+
+def check_options(opts: RunOptions) -> None:
+    """Run options the schema does not see: engine, format, workers (the CLI and the API alike)."""
+    from flowsim.outputs import formats
+
+    if opts.engine not in ENGINES:
+        raise InputError(Origin("engine"), "engine", opts.engine, f"must be one of: {', '.join(ENGINES)}")
+    if opts.format not in formats.FORMATS:
+        raise InputError(Origin("format"), "format", opts.format, f"must be one of: {', '.join(formats.FORMATS)}")
+    if opts.workers < 1:
+        raise InputError(Origin("workers"), "workers", opts.workers, "must be at least 1")
+
+
 def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Loaded:
     """Load and check one scenario with the run options applied (no simulation yet)."""
+    check_options(opts)
     overrides = list(opts.overrides)
     if opts.replicates is not None:
         overrides.append(f"replicates={opts.replicates}")
@@ -75,7 +92,7 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
         design.check(built, scenario, located)
     for text in notes:
         logs.note(text)
-    return Loaded(path, scenario, obs, notes, located, observations)
+    return Loaded(path, scenario, obs, notes, located, observations, list(opts.overrides))
 
 
 @dataclass
@@ -95,15 +112,17 @@ class Written:
 
 def load_all(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
     """Load several scenarios; two that would write to the same result folder are a mistake."""
-    loaded: list[Loaded] = []
-    for path in paths:
-        item = load(path, opts, observations)
-        twin = next((x for x in loaded if x.scenario.name == item.scenario.name), None)
+    loaded = [load(path, opts, observations) for path in paths]
+    check_names(loaded, opts)
+    return loaded
+
+
+def check_names(loaded: list[Loaded], opts: RunOptions) -> None:
+    for i, item in enumerate(loaded):
+        twin = next((x for x in loaded[:i] if x.scenario.name == item.scenario.name), None)
         if twin is not None:
             raise InputError(item.located.origin(("name",)), "name", item.scenario.name,
                              f"is also the name of {twin.path}; both would write to {item.folder(opts.out)}")
-        loaded.append(item)
-    return loaded
 
 
 def load_paired(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
@@ -121,6 +140,7 @@ def load_paired(paths: list[Path], opts: RunOptions, observations: Path | None =
 
 def simulate_item(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Results:
     """Simulate one loaded scenario: its tables, comparison and run record (nothing written)."""
+    check_options(opts)
     s = item.scenario
     extra = [s.day_of(o.date) for o in item.observations]
     limits.check_run(str(item.path), s.replicates, len(record_days(s, extra)), len(s.regions), len(counter_names(s)),
@@ -159,7 +179,7 @@ def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score |
     """run.json: what was run, with what, from which files (hashes, versions, git), and the comparison's score."""
     s = item.scenario
     settings = {"seed": s.seed, "replicates": s.replicates, "engine": opts.engine, "workers": opts.workers,
-                "overrides": opts.overrides, "trajectories": opts.trajectories,
+                "overrides": item.overrides, "trajectories": opts.trajectories,
                 "tolerance": opts.comparison.tolerance, "format": opts.format}
     prov = provenance.collect(item.path, provenance.input_files(s, item.path.parent, item.observations_file),
                               settings)
@@ -169,7 +189,7 @@ def metadata(item: Loaded, opts: RunOptions, wall: float, score: compare.Score |
         "scenario_file": str(item.path),
         "scenario_sha256": prov["inputs"][0]["sha256"],
         "provenance": prov,
-        "overrides": opts.overrides,
+        "overrides": item.overrides,
         "seed": s.seed,
         "replicates": s.replicates,
         "engine": opts.engine,
@@ -220,8 +240,12 @@ def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> Job:
     s = item.scenario
     axes = [design.parse_param(t) for t in req.params] or design.axes_from_scenario(s, item.located)
     method = req.method or (s.sweep.method if s.sweep else "grid")
+    if method not in design.METHODS:
+        raise InputError(Origin("method"), "method", method, f"must be one of: {', '.join(design.METHODS)}")
+    if req.samples is not None and req.samples < 1:
+        raise InputError(Origin("samples"), "samples", req.samples, "must be at least 1")
     samples = req.samples or (s.sweep.samples if s.sweep else 64)
-    built = design.build(axes, method, samples, s.seed)  # type: ignore[arg-type]
+    built = design.build(axes, method, samples, s.seed)
     design.check(built, s, item.located)
     _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in item.observations])
@@ -345,6 +369,9 @@ def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples:
     s = item.scenario
     if not params:
         raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
+    if samples < 2:
+        raise InputError(Origin("samples"), "samples", samples, "must be at least 2")
+    sensitivity.check_replicates(replicates)
     outs = [sensitivity.parse_output(t, s) for t in outputs] or [
         sensitivity.Output(f"{r}@{s.end.isoformat()}", r, s.end) for r in s.regions]
     built = sensitivity.saltelli([design.parse_param(t) for t in params], samples, s.seed)

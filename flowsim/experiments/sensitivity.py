@@ -44,6 +44,7 @@ from flowsim.experiments import design, executor
 from flowsim.experiments.job import Job
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.scenario import Scenario
+from flowsim.outputs.results import Results
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -249,3 +250,14 @@ def to_table(rows: list[list[Any]]) -> pa.Table:
     for i, name in enumerate(COLUMNS[4:], start=4):
         data[name] = pa.array([float(v) for v in cols[i]], pa.float64())
     return pa.table(data)
+
+
+def to_results(item: Any, meta: dict[str, Any], job: Job, rows: list[list[Any]], samples: int, replicates: int,
+               outs: list[Output]) -> Results:
+    """The indices as Results: the table, its plot, and sensitivity.json."""
+    meta = dict(meta)
+    meta["sensitivity"] = {"samples": samples, "runs": job.n_points, "replicates_per_run": replicates,
+                           "parameters": {a.path: list(a.bounds) for a in job.design.axes},
+                           "outputs": [o.text for o in outs]}
+    return Results(item.scenario.name, {"sensitivity": to_table(rows)}, meta,
+                   files={"sensitivity.png": plot(rows)}, extra={"meta_file": "sensitivity.json"})

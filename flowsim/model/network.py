@@ -1,7 +1,7 @@
 """The three primitive movements every flow kind compiles to.
 
-The step and event engines only know these; a new flow kind is a new class in
-`flows.py` that emits some combination of them.
+The step and event engines only know these; a new flow kind is a class registered
+in `flows.py` (see its docstring) whose `compile()` emits some combination of them.
 """
 
 from __future__ import annotations

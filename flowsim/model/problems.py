@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from flowsim.model.errors import NO_VALUE, InputError
+from flowsim.model.flows import FLOW_KINDS
 from flowsim.model.yamlsource import FieldPath, Located
 
 
@@ -42,7 +43,7 @@ def data_path(data: Any, loc: tuple[str | int, ...]) -> FieldPath:
     for key in loc:
         child = _child(node, key)
         if child is None and not (isinstance(node, dict) and key in node):
-            if isinstance(node, dict) and isinstance(key, str) and key not in _TAGS:
+            if isinstance(node, dict) and isinstance(key, str) and not _is_tag(key):
                 path.append(key)  # a missing or extra key: keep it for the message
                 node = None
             continue
@@ -51,7 +52,9 @@ def data_path(data: Any, loc: tuple[str | int, ...]) -> FieldPath:
     return tuple(path)
 
 
-_TAGS = {"recruitment", "attrition", "diversion", "transfer", "function-after", "function-plain"}
+def _is_tag(key: str) -> bool:
+    """Whether a `loc` key is pydantic's name for an alternative (a flow kind), not a key of the data."""
+    return key in FLOW_KINDS or key in ("function-after", "function-plain")
 
 
 def first_error(exc: ValidationError, located: Located, vocabulary: set[str]) -> InputError:
@@ -164,8 +167,10 @@ _RULES = {
     "date_parsing": "must be a date like 2016-02-04",
     "date_from_datetime_parsing": "must be a date like 2016-02-04",
     "string_pattern_mismatch": "must start with a letter and use only letters, digits and _",
-    "union_tag_not_found": "is required: one of recruitment, attrition, diversion, transfer",
-    "union_tag_invalid": "unknown flow kind; use one of recruitment, attrition, diversion, transfer",
+}
+_KIND_RULES = {  # the flow kinds are those registered when the error is reported
+    "union_tag_not_found": "is required: one of {}",
+    "union_tag_invalid": "unknown flow kind; use one of {}",
 }
 
 
@@ -186,6 +191,8 @@ def _rule(err: ErrorDetails, path: FieldPath, vocabulary: set[str]) -> str:
         return "must be a plain folder name: letters, digits, _ . - (starting with a letter or digit)"
     if kind in _RULES:
         return _RULES[kind]
+    if kind in _KIND_RULES:
+        return _KIND_RULES[kind].format(", ".join(FLOW_KINDS))
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):

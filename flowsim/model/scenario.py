@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from flowsim.model import flows as kinds
 from flowsim.model import parameters as paths
 from flowsim.model.distributions import (
     AnyNumber,
@@ -30,8 +31,8 @@ from flowsim.model.distributions import (
     bounds,
 )
 from flowsim.model.errors import InputError
-from flowsim.model.flows import FLOW_KINDS, NUMERIC_FIELDS, Flow, Name
-from flowsim.model.network import Network, Primitive, Split
+from flowsim.model.flows import Flow, Name
+from flowsim.model.network import Network, Primitive, Source, Split
 from flowsim.model.problems import all_errors, first_error, in_file_order, problem
 from flowsim.model.yamlsource import Located, load_yaml
 
@@ -167,20 +168,21 @@ class Scenario(Strictly):
         for name, region in self.regions.items():
             out[f"regions.{name}.initial"] = region.initial
         for flow in self.flows:
-            for field in NUMERIC_FIELDS[flow.kind]:
+            for field in flow.numeric:
                 out[flow.path(field)] = getattr(flow, field)
         for name, bias in self.biases.items():
             out[f"biases.{name}"] = bias
         return out
 
+    def primitives(self) -> list[Primitive]:
+        """What the flows compile to, in file order (a split's delay of -1 is still its source's)."""
+        return [p for flow in self.flows for p in flow.compile()]
+
     def network(self) -> Network:
-        delays = {f.name: getattr(f, "delay", 0) for f in self.flows}
-        prims: list[Primitive] = []
-        for flow in self.flows:
-            for p in flow.compile():
-                if isinstance(p, Split) and p.delay < 0:
-                    p = Split(p.flow, p.of, p.to, p.fraction, delays[p.of])
-                prims.append(p)
+        prims = self.primitives()
+        delays = {p.flow: p.delay for p in prims if isinstance(p, Source)}
+        prims = [Split(p.flow, p.of, p.to, p.fraction, delays[p.of]) if isinstance(p, Split) and p.delay < 0
+                 else p for p in prims]
         return Network.build(tuple(self.regions), prims)
 
     def overridden_by_events(self, path: str) -> str | None:
@@ -195,13 +197,23 @@ class Scenario(Strictly):
         return self.observations if isinstance(self.observations, list) else []
 
 
-_MODELS: tuple[type[BaseModel], ...] = (Scenario, Region, Shock, Event, Observation, Sweep, *FLOW_KINDS.values())
-VOCABULARY = {
-    name
-    for model in _MODELS
-    for field, info in model.model_fields.items()
-    for name in (field, info.alias or field)
-} | {"kind"}
+def _rebuild() -> None:
+    """Build the schema again, so that the `flows:` union has the kinds registered now."""
+    Scenario.model_rebuild(force=True)
+
+
+kinds.on_change(_rebuild)
+_MODELS: tuple[type[BaseModel], ...] = (Scenario, Region, Shock, Event, Observation, Sweep)
+
+
+def vocabulary() -> set[str]:
+    """Every key a scenario may write somewhere (for "did you mean"), the registered flow kinds' included."""
+    return {
+        name
+        for model in (*_MODELS, *kinds.FLOW_KINDS.values())
+        for field, info in model.model_fields.items()
+        for name in (field, info.alias or field)
+    }
 
 
 def load_scenario(path: Path, overrides: list[str] | None = None) -> tuple[Scenario, Located]:
@@ -246,7 +258,7 @@ def validate(located: Located) -> Scenario:
     try:
         scenario = _schema(located)
     except ValidationError as exc:
-        raise first_error(exc, located, VOCABULARY) from None
+        raise first_error(exc, located, vocabulary()) from None
     check_references(scenario, located)
     return scenario
 
@@ -262,7 +274,7 @@ def collect_errors(located: Located) -> list[InputError]:
     try:
         scenario = _schema(located)
     except ValidationError as exc:
-        return all_errors(exc, located, VOCABULARY)
+        return all_errors(exc, located, vocabulary())
     return in_file_order(list(reference_problems(scenario, located)), located)
 
 
@@ -293,7 +305,7 @@ def reference_problems(s: Scenario, located: Located) -> Iterator[InputError]:
     if s.days > MAX_DAYS:
         yield problem(located, ("end",), f"the run may last at most {MAX_DAYS} days (100 years); it has {s.days}")
     names = [f.name for f in s.flows]
-    kinds = {f.name: f.kind for f in s.flows}
+    sources = [f.name for f in s.flows if any(isinstance(p, Source) for p in f.compile())]
     for i, flow in enumerate(s.flows):
         if names.index(flow.name) != i:
             yield problem(located, ("flows", i, "name"), "flow names must be unique")
@@ -301,10 +313,9 @@ def reference_problems(s: Scenario, located: Located) -> Iterator[InputError]:
             if ref.target == "region" and ref.name not in s.regions:
                 yield problem(located, ("flows", i, ref.field),
                               f"unknown region; regions are {', '.join(s.regions)}")
-            if ref.target == "recruitment" and kinds.get(ref.name) != "recruitment":
-                recruit = [n for n, k in kinds.items() if k == "recruitment"]
+            if ref.target == "source" and ref.name not in sources:
                 yield problem(located, ("flows", i, ref.field),
-                              f"must name a recruitment flow ({', '.join(recruit) or 'none defined'})")
+                              f"must name a recruitment flow ({', '.join(sources) or 'none defined'})")
     params = s.parameters()
     yield from _event_problems(s, located, params, span_ok)
     for key in (s.sweep.parameters if s.sweep else {}):
@@ -394,18 +405,18 @@ def _event_problems(s: Scenario, located: Located, params: dict[str, Number],
 
 def _diversion_problems(s: Scenario, located: Located, highs: dict[str, float],
                         where: tuple[str | int, ...], reported: set[str]) -> Iterator[InputError]:
-    """Sources whose diversions could take more than all of them; each source reported once."""
+    """Sources whose diversions (splits) could take more than all of them; each source reported once."""
     totals: dict[str, float] = {}
-    for flow in s.flows:
-        if flow.kind == "diversion":
-            totals[flow.of] = totals.get(flow.of, 0.0) + highs[flow.path("fraction")]
+    last: dict[str, tuple[str | int, ...]] = {}  # where the last split of each source takes its share
+    for i, flow in enumerate(s.flows):
+        for p in flow.compile():
+            if isinstance(p, Split):
+                totals[p.of] = totals.get(p.of, 0.0) + highs[p.fraction]
+                last[p.of] = ("flows", i, p.fraction.rpartition(".")[2])
     for source, total in totals.items():
         if total > 1 + 1e-12 and source not in reported:
             reported.add(source)
-            at = where
-            if where == ("flows",):
-                last = max(i for i, f in enumerate(s.flows) if f.kind == "diversion" and f.of == source)
-                at = ("flows", last, "fraction")
+            at = last[source] if where == ("flows",) else where
             yield problem(located, at,
                           f"diversions of {source} could sum to {total:g}; they must sum to at most 1",
                           show_value=False)

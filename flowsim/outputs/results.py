@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flowsim.outputs.formats import FORMATS
+from flowsim.outputs.formats import FORMATS, suffix
 from flowsim.outputs.staging import RESULT_FILES, Staged
 
 if TYPE_CHECKING:
@@ -116,8 +116,11 @@ class Results:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}")
         from flowsim.outputs.staging import make_folder
 
-        folder = Path(folder)
+        folder = Path(folder).expanduser()
         make_folder(folder)
+        settings = self.meta.get("provenance", {}).get("settings")
+        if isinstance(settings, dict):
+            settings["format"] = format
         with Staged(folder) as staged:
             for name, table in self.tables.items():
                 staged.table(name, table, format)
@@ -146,7 +149,9 @@ class Results:
 
         from flowsim.outputs.plot import plot_folder
 
+        if "summary" not in self.tables:
+            raise ValueError(f"{self.name}: this result has no summary to plot (a fan chart needs one)")
         target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="flowsim-plot-"))
-        if not (target / "summary.csv").is_file():
+        if not any((target / f"summary{suffix(fmt)}").is_file() for fmt in FORMATS):
             self.write(target)
         return plot_folder(target)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,20 +58,33 @@ class Staged:
     def bytes(self, name: str, content: bytes) -> None:
         final = self.folder / name
         tmp = self.folder / f".{name}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as fh:
+        self.pending.append((tmp, final))
+        with self._writing(final), open(tmp, "wb") as fh:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
-        self.pending.append((tmp, final))
 
     def table(self, stem: str, table: pa.Table, fmt: str = "csv") -> None:
         """A result table in the chosen format (`stem` plus the format's suffix)."""
         final = self.folder / f"{stem}{formats.suffix(fmt)}"
         tmp = self.folder / f".{final.name}.tmp-{os.getpid()}"
-        formats.write(table, tmp, fmt)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        self.pending.append((tmp, final))
+        self.pending.append((tmp, final))  # removed on failure, like any pending file
+        with self._writing(final):
+            formats.write(table, tmp, fmt)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+
+    @contextlib.contextmanager
+    def _writing(self, final: Path) -> Iterator[None]:
+        """A full disk or a read-only folder is the user's to fix: one located error, the old results intact."""
+        try:
+            yield
+        except OSError as exc:
+            from flowsim.model.errors import NO_VALUE, InputError, Origin
+
+            raise InputError(Origin(str(final)), "--out", NO_VALUE,
+                             f"cannot write the results: {exc.strerror or exc}; earlier results are unchanged"
+                             ) from None
 
     def remove(self, *names: str) -> None:
         """At commit, drop files an earlier run left that this one does not produce."""
