@@ -106,8 +106,10 @@ def record_days(s: Scenario, extra: list[int] | None = None) -> np.ndarray:
 
 
 def counter_names(s: Scenario) -> tuple[str, ...]:
-    """Names of the flows.csv rows: every flow, then every shock event."""
-    return (*s.network().flow_names, *(e.label() for e in s.events if e.shock))
+    """Names of the flows.csv rows: every flow, then the losses in transit of each flow with a
+    `loss` (`NAME_lost`, in flow order), then every shock event."""
+    net = s.network()
+    return (*net.flow_names, *net.lost_names, *(e.label() for e in s.events if e.shock))
 
 
 def _draw(value: Number, rng: np.random.Generator, lanes: int, rows: dict[str, np.ndarray], key: str = "",

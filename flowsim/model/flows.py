@@ -7,12 +7,15 @@ everything the rest of flowsim needs to know about the kind:
 - its fields, with their types and rules (`Name`, `NonNegative`, `Fraction`, `Delay`);
 - `numeric`: the fields that are numbers a parameter path names (`flows.NAME.FIELD`):
   they may be distributions, drawn per replicate, set by `--set` and events, swept
-  and calibrated;
+  and calibrated. An optional number (`Fraction | None = None`, such as `loss`) is a
+  parameter only in a flow that gives it;
 - `refers`: the fields that name a region (`"region"`) or a source flow such as a
   recruitment (`"source"`), for the cross-field checks once all names are known;
 - `compile()`: the primitives of `network.py` (Source, Split, Exit) it moves persons
   by; both engines only know these. Each primitive carries the flow's name, so
-  `flows.csv` counts the persons it moves on the flow's own row.
+  `flows.csv` counts the persons it moves on the flow's own row. A delayed Split or
+  Exit may carry a `loss` (the parameter path of the share lost in transit): those
+  losses are counted on the row `NAME_lost` (`network.lost_counter`).
 
 Everything else is taken from the registry: the discriminated union of the
 scenario schema (rebuilt when a kind is registered, so `flowsim schema` and
@@ -47,10 +50,11 @@ from __future__ import annotations
 
 import operator
 import re
+import types
 from collections.abc import Callable, Mapping
 from functools import reduce
 from types import MappingProxyType
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import CoreSchema
@@ -107,6 +111,23 @@ class FlowBase(BaseModel):
     def path(self, field: str) -> str:
         return f"flows.{self.name}.{field}"
 
+    def optional_path(self, field: str) -> str | None:
+        """The parameter path of an optional number, or None when the flow does not give it."""
+        return None if getattr(self, field) is None else self.path(field)
+
+
+def _is_number(annotation: Any) -> bool:
+    """A number field: `Number`, or an optional one (`Fraction | None`)."""
+    if annotation == Number:
+        return True
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return False
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if len(args) != 1 or len(args) == len(get_args(annotation)):
+        return False
+    inner = args[0]
+    return (get_args(inner)[0] if get_origin(inner) is Annotated else inner) == Number
+
 
 def _attribute(cls: type[BaseModel], written: str) -> str:
     """The attribute of a field as written in the file (`from` is `from_`)."""
@@ -155,7 +176,7 @@ def _check(cls: type[FlowBase]) -> None:
     keys = {info.alias or attr for c in (*_KINDS.values(), cls) for attr, info in c.model_fields.items()}
     if kind in keys or any(key in _KINDS for key in keys):
         raise ValueError(f"{where}: kinds and the keys of flows must differ (error messages tell them apart)")
-    numbers = {attr for attr, info in cls.model_fields.items() if info.annotation == Number}
+    numbers = {attr for attr, info in cls.model_fields.items() if _is_number(info.annotation)}
     if set(cls.numeric) != numbers:
         raise TypeError(f"{where}: `numeric` must list exactly its number fields {sorted(numbers)}, "
                         f"not {list(cls.numeric)}")
@@ -257,12 +278,14 @@ class Diversion(FlowBase):
     to: Name
     fraction: Fraction
     delay: Delay | None = Field(None, description="days in transit; default: that of the flow `of`")
-    numeric = ("fraction",)
+    loss: Fraction | None = Field(None, description="share lost in transit (needs a delay); "
+                                  "counted on the row NAME_lost")
+    numeric = ("fraction", "loss")
     refers = {"of": "source", "to": "region"}
 
     def compile(self) -> list[Primitive]:
         delay = -1 if self.delay is None else self.delay  # -1: the source's delay (Scenario.network)
-        return [Split(self.name, self.of, self.to, self.path("fraction"), delay)]
+        return [Split(self.name, self.of, self.to, self.path("fraction"), delay, self.optional_path("loss"))]
 
 
 @register
@@ -278,8 +301,10 @@ class Transfer(FlowBase):
     to: Name
     rate: NonNegative
     delay: Delay = 0
-    numeric = ("rate",)
+    loss: Fraction | None = Field(None, description="share lost in transit (needs a delay); "
+                                  "counted on the row NAME_lost")
+    numeric = ("rate", "loss")
     refers = {"from": "region", "to": "region"}
 
     def compile(self) -> list[Primitive]:
-        return [Exit(self.name, self.from_, self.path("rate"), self.to, self.delay)]
+        return [Exit(self.name, self.from_, self.path("rate"), self.to, self.delay, self.optional_path("loss"))]

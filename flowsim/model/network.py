@@ -2,6 +2,11 @@
 
 The step and event engines only know these; a new flow kind is a class registered
 in `flows.py` (see its docstring) whose `compile()` emits some combination of them.
+
+A Split or Exit with a delay may carry `loss`, the parameter path of the share of
+its travellers lost in transit: each one independently, with the `loss` in force on
+the day it leaves, decided when its cohort lands; the lost are counted on the row
+`FLOW_lost` (`Network.lost_names`).
 """
 
 from __future__ import annotations
@@ -9,6 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+
+def lost_counter(flow: str) -> str:
+    """The flows.csv row counting the persons flow `flow` loses in transit."""
+    return f"{flow}_lost"
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,7 @@ class Split:
     to: str
     fraction: str
     delay: int
+    loss: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ class Exit:
     rate: str
     to: str | None = None
     delay: int = 0
+    loss: str | None = None
 
 
 Primitive = Source | Split | Exit
@@ -55,6 +67,8 @@ class Stream:
     to: str
     delay: int
     rate: Any
+    loss: str | None = None
+    """The parameter path of the share lost in transit (a diversion's), if any."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ class Network:
                 if sp.of == src.flow:
                     f = value(sp.fraction)
                     rest = rest - f
-                    out.append(Stream(src.flow, sp.flow, sp.to, sp.delay, lam * f))
+                    out.append(Stream(src.flow, sp.flow, sp.to, sp.delay, lam * f, sp.loss))
             out.append(Stream(src.flow, None, src.to, src.delay, lam * (rest * (rest > 0))))
         return out
 
@@ -85,6 +99,12 @@ class Network:
     def flow_names(self) -> tuple[str, ...]:
         prims: tuple[Primitive, ...] = (*self.sources, *self.splits, *self.exits)
         return tuple(p.flow for p in prims)
+
+    @property
+    def lost_names(self) -> tuple[str, ...]:
+        """The rows counting losses in transit, one per flow that may lose travellers, in flow order."""
+        prims: tuple[Primitive, ...] = (*self.sources, *self.splits, *self.exits)
+        return tuple(lost_counter(p.flow) for p in prims if not isinstance(p, Source) and p.loss is not None)
 
     @classmethod
     def build(cls, regions: tuple[str, ...], primitives: list[Primitive]) -> Network:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from flowsim.model.distributions import (
 )
 from flowsim.model.errors import InputError
 from flowsim.model.flows import Flow, Name
-from flowsim.model.network import Network, Primitive, Source, Split
+from flowsim.model.network import Exit, Network, Primitive, Source, Split, lost_counter
 from flowsim.model.problems import all_errors, first_error, in_file_order, problem
 from flowsim.model.yamlsource import Located, load_yaml
 
@@ -163,13 +164,14 @@ class Scenario(Strictly):
         return (date - self.start).days
 
     def parameters(self) -> dict[str, Number]:
-        """Every number a parameter path can name, in file order."""
+        """Every number a parameter path can name, in file order (an optional one only when given)."""
         out: dict[str, Number] = {}
         for name, region in self.regions.items():
             out[f"regions.{name}.initial"] = region.initial
         for flow in self.flows:
             for field in flow.numeric:
-                out[flow.path(field)] = getattr(flow, field)
+                if getattr(flow, field) is not None:
+                    out[flow.path(field)] = getattr(flow, field)
         for name, bias in self.biases.items():
             out[f"biases.{name}"] = bias
         return out
@@ -181,7 +183,7 @@ class Scenario(Strictly):
     def network(self) -> Network:
         prims = self.primitives()
         delays = {p.flow: p.delay for p in prims if isinstance(p, Source)}
-        prims = [Split(p.flow, p.of, p.to, p.fraction, delays[p.of]) if isinstance(p, Split) and p.delay < 0
+        prims = [dataclasses.replace(p, delay=delays[p.of]) if isinstance(p, Split) and p.delay < 0
                  else p for p in prims]
         return Network.build(tuple(self.regions), prims)
 
@@ -316,13 +318,14 @@ def reference_problems(s: Scenario, located: Located) -> Iterator[InputError]:
             if ref.target == "source" and ref.name not in sources:
                 yield problem(located, ("flows", i, ref.field),
                               f"must name a recruitment flow ({', '.join(sources) or 'none defined'})")
+    yield from _loss_problems(s, located, sources)
     params = s.parameters()
     yield from _event_problems(s, located, params, span_ok)
     for key in (s.sweep.parameters if s.sweep else {}):
         if not paths.resolve(params, key)[0]:
             yield problem(located, ("sweep", "parameters", key),
                           paths.unknown_path_rule(key, params), show_value=False)
-    labels = set(names)
+    labels = set(names) | {lost_counter(f.name) for f in s.flows if _loses(f)}
     for i, ev in enumerate(s.events):
         if ev.shock:
             if ev.label() in labels:
@@ -338,6 +341,44 @@ def reference_problems(s: Scenario, located: Located) -> Iterator[InputError]:
             yield problem(located, ("observations", i, "date"), _outside(s))
     for i, field, text in observation_problems(s, s.inline_observations()):
         yield problem(located, ("observations", i, field), text)
+
+
+LOSS_NEEDS_DELAY = "needs a delay: travellers are lost in transit only"
+
+
+def _loses(flow: kinds.FlowBase) -> bool:
+    """Whether the flow has a loss in transit (and so a row `NAME_lost`)."""
+    return any(isinstance(p, (Split, Exit)) and p.loss is not None for p in flow.compile())
+
+
+def _effective_delays(s: Scenario, sources: list[str]) -> dict[str, int]:
+    """Each delayed flow's days in transit, a diversion's taken from its source if it has none."""
+    delays = {p.flow: p.delay for f in s.flows for p in f.compile() if isinstance(p, Source)}
+    out: dict[str, int] = {}
+    for flow in s.flows:
+        for p in flow.compile():
+            if isinstance(p, Split):
+                if p.of in sources:
+                    out[p.flow] = delays[p.of] if p.delay < 0 else p.delay
+            elif isinstance(p, Exit):
+                out[p.flow] = p.delay if p.to is not None else 0
+    return out
+
+
+def _loss_problems(s: Scenario, located: Located, sources: list[str]) -> Iterator[InputError]:
+    """A loss that could be > 0 on a flow with no days in transit; a loss row named like a flow."""
+    delays = _effective_delays(s, sources)
+    names = {f.name for f in s.flows}
+    for i, flow in enumerate(s.flows):
+        for p in flow.compile():
+            if not isinstance(p, (Split, Exit)) or p.loss is None:
+                continue
+            field = p.loss.rpartition(".")[2]
+            if bounds(getattr(flow, field))[1] > 0 and delays.get(p.flow, 1) == 0:
+                yield problem(located, ("flows", i, field), LOSS_NEEDS_DELAY)
+            if lost_counter(p.flow) in names:
+                yield problem(located, ("flows", i, field), f"its losses are counted as {lost_counter(p.flow)!r}, "
+                              "already a flow name; rename one of the flows", show_value=False)
 
 
 def observation_rules(s: Scenario, observations: list[Observation]) -> tuple[int, str, str] | None:
@@ -373,6 +414,8 @@ def _event_problems(s: Scenario, located: Located, params: dict[str, Number],
     A change found wrong is left out of the values later events build on.
     """
     highs = {k: bounds(v)[1] for k, v in params.items()}
+    sources = [f.name for f in s.flows if any(isinstance(p, Source) for p in f.compile())]
+    no_delay = {name: delay == 0 for name, delay in _effective_delays(s, sources).items()}
     reported: set[str] = set()
     yield from _diversion_problems(s, located, highs, ("flows",), reported)
     order = sorted(range(len(s.events)), key=lambda i: s.events[i].date)
@@ -396,8 +439,11 @@ def _event_problems(s: Scenario, located: Located, params: dict[str, Number],
             if lo < 0:
                 yield problem(located, where, "must be >= 0")
                 continue
-            if key.endswith(".fraction") and new > 1:
+            if key.endswith((".fraction", ".loss")) and new > 1:
                 yield problem(located, where, f"would make {key} exceed 1 (fractions are shares)")
+                continue
+            if key.endswith(".loss") and new > 0 and no_delay.get(key.split(".")[1], False):
+                yield problem(located, where, f"{key} {LOSS_NEEDS_DELAY}")
                 continue
             highs[key] = new
         yield from _diversion_problems(s, located, highs, ("events", i), reported)
