@@ -5,6 +5,8 @@ total rate, and the move is chosen in proportion to its rate; SimPy timeouts
 carry the clock. Dated events and landings of persons in transit are SimPy
 events at midnights, as in the step engine, and a waiting time that would cross
 a midnight is cut there and drawn afresh (exact, since waiting is memoryless).
+Travellers of a flow with a `loss` are lost each with the `loss` in force when
+they left, by one binomial draw per day's cohort when it lands (as in the step engine).
 It is for validating the step engine on small runs, not for speed.
 """
 
@@ -18,6 +20,7 @@ import simpy
 
 from flowsim.engines.plan import DatedAction, Plan, apply
 from flowsim.engines.step import Midnight, Outcome
+from flowsim.model.network import lost_counter
 
 
 class EventEngine:
@@ -55,20 +58,28 @@ class _Chain:
         self.moved = [0] * len(self.plan.counters)
         self.transit = 0
         self.params = {k: float(v[lane]) for k, v in self.plan.params.items()}
-        self.departed: dict[tuple[int, int], int] = {}
+        self.departed: dict[tuple[int, int, int, float], int] = {}
+        """Today's travellers by (destination, delay, counter of the lost or -1, share lost)."""
         self._reactions()
 
+    def _lost(self, flow: str | None, path: str | None) -> tuple[int, float]:
+        """(counter of the lost, share lost now) of a flow with a loss in transit, else (-1, 0.0)."""
+        if flow is None or path is None:
+            return -1, 0.0
+        return self.e.counter[lost_counter(flow)], self.params[path]
+
     def _reactions(self) -> None:
-        """Every move as (rate, per-capita region or None, counters, destination, delay)."""
+        """Every move as (rate, per-capita region or None, counters, destination, delay, loss)."""
         net, unit, c = self.plan.network, self.plan.unit_days, self.e.counter
-        moves: list[tuple[float, int | None, tuple[int, ...], int | None, int]] = [
+        moves: list[tuple[float, int | None, tuple[int, ...], int | None, int, tuple[int, float]]] = [
             (st.rate / unit, None, (c[st.flow],) if st.split is None else (c[st.flow], c[st.split]),
-             self.e.region[st.to], st.delay)
+             self.e.region[st.to], st.delay, self._lost(st.split, st.loss))
             for st in net.streams(self.params.__getitem__)]
         for ex in net.exits:
             to = None if ex.to is None else self.e.region[ex.to]
             delay = ex.delay if to is not None else 0
-            moves.append((self.params[ex.rate] / unit, self.e.region[ex.region], (c[ex.flow],), to, delay))
+            moves.append((self.params[ex.rate] / unit, self.e.region[ex.region], (c[ex.flow],), to, delay,
+                          self._lost(ex.flow, ex.loss)))
         self.moves = moves
 
     def run(self) -> tuple[np.ndarray, np.ndarray, int]:
@@ -88,10 +99,19 @@ class _Chain:
                  lambda n, p: self.rng.binomial(n, p), lane=self.lane):
             self._reactions()
 
-    def _land(self, env: simpy.Environment, region: int, count: int, delay: int) -> Generator[Any]:
+    def _land(self, env: simpy.Environment, region: int, count: int, delay: int, counter: int,
+              share: float) -> Generator[Any]:
         yield Midnight(env, delay)
-        self.pop[region] += count
+        self._arrive(region, count, counter, share)
+
+    def _arrive(self, region: int, count: int, counter: int, share: float) -> None:
+        """A cohort lands: each of its `count` travellers is lost with probability `share`."""
         self.transit -= count
+        if counter >= 0 and share > 0:
+            gone = int(self.rng.binomial(count, share))
+            self.moved[counter] += gone
+            count -= gone
+        self.pop[region] += count
 
     def _clock(self, env: simpy.Environment) -> Generator[Any]:
         """Days start at exact integer times: each day's end is one timeout of 1 from its start."""
@@ -99,12 +119,11 @@ class _Chain:
         records = list(self.plan.record_days)
         k = 0
         for day in range(self.plan.days + 1):
-            for (to, delay), count in sorted(self.departed.items()):  # yesterday's travellers set off
+            for (to, delay, counter, share), count in sorted(self.departed.items()):  # yesterday's travellers
                 if delay == 0:
-                    self.pop[to] += count
-                    self.transit -= count
+                    self._arrive(to, count, counter, share)
                 else:
-                    env.process(self._land(env, to, count, delay))
+                    env.process(self._land(env, to, count, delay, counter, share))
             self.departed.clear()
             if k < len(records) and records[k] == day:
                 self.pops[k] = self.pop
@@ -131,7 +150,7 @@ class _Chain:
             yield day_end
 
     def _fire(self, j: int) -> None:
-        _, per, counters, to, delay = self.moves[j]
+        _, per, counters, to, delay, (lost, share) = self.moves[j]
         if per is not None:
             if self.pop[per] == 0:
                 return
@@ -144,4 +163,5 @@ class _Chain:
             self.pop[to] += 1  # a recruit arriving at once
         else:  # in transit: lands at the midnight after `delay` more days
             self.transit += 1
-            self.departed[(to, delay)] = self.departed.get((to, delay), 0) + 1
+            key = (to, delay, lost, share)
+            self.departed[key] = self.departed.get(key, 0) + 1

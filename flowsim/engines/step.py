@@ -8,7 +8,9 @@ Per day, for each region with exit hazards h_1..h_k (H = sum):
 With these exact probabilities the end-of-day state has the same distribution as
 the continuous-time chain. Persons in transit (delayed flows, transfers) land at
 the midnight after `delay` whole days, via a SimPy event, so dated events and
-landings happen at midnights, before the day is stepped.
+landings happen at midnights, before the day is stepped. A flow with a `loss`
+loses each traveller of a cohort independently with the `loss` in force on the day
+the cohort left: a binomial draw when it lands, counted on the row `NAME_lost`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from simpy.events import URGENT
 
 from flowsim.engines import poisson as sampling
 from flowsim.engines.plan import Action, DatedAction, Plan, apply
+from flowsim.model.network import lost_counter
 
 
 @dataclass
@@ -37,14 +40,18 @@ class Outcome:
     """(lanes,): persons still travelling at the end."""
 
 
+Loss = tuple[int, str]
+"""A loss in transit: (counter of the lost, parameter path of the share lost)."""
+
+
 @dataclass(frozen=True)
 class RegionExits:
     p_leave: np.ndarray
     """P(a resident leaves during the day) = 1 - exp(-H)."""
     p_stay_arriving: np.ndarray
     """P(an arrival at a uniform time is still there at midnight) = (1 - exp(-H)) / H."""
-    splits: list[tuple[int, int | None, int, np.ndarray]]
-    """(counter, destination or None, delay, share of the remaining leavers) per exit."""
+    splits: list[tuple[int, int | None, int, np.ndarray, Loss | None]]
+    """(counter, destination or None, delay, share of the remaining leavers, loss in transit) per exit."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class Part:
     delay: int
     stay: sampling.Poisson
     leave: sampling.Poisson
+    loss: Loss | None = None
 
 
 class Midnight(simpy.Event):
@@ -135,20 +143,25 @@ class StepEngine:
                     share = np.where(remaining > 0, np.minimum(h / remaining, 1.0), 0.0)
                 remaining = remaining - h
                 to = None if e.to is None else self._region[e.to]
-                splits.append((self._index[e.flow], to, e.delay, share))
+                splits.append((self._index[e.flow], to, e.delay, share, self._loss(e.flow, e.loss)))
             self.exits.append(RegionExits(p_leave, p_stay_arriving, splits))
-        self.parts = [self._part(st.flow, st.split, st.to, st.delay, st.rate / unit)
+        self.parts = [self._part(st.flow, st.split, st.to, st.delay, st.rate / unit,
+                                 None if st.split is None else self._loss(st.split, st.loss))
                       for st in net.streams(self.params.__getitem__)]
         self._dirty = False
 
-    def _part(self, flow: str, split: str | None, to: str, delay: int, lam: np.ndarray) -> Part:
+    def _loss(self, flow: str, path: str | None) -> Loss | None:
+        return None if path is None else (self._index[lost_counter(flow)], path)
+
+    def _part(self, flow: str, split: str | None, to: str, delay: int, lam: np.ndarray,
+              loss: Loss | None = None) -> Part:
         """One Poisson stream; arriving at once, it is thinned into stayers and same-day leavers."""
         region = self._region[to]
         exits = self.exits[region]
         stay = 1.0 if delay or exits is None else exits.p_stay_arriving
         return Part(
             self._index[flow], -1 if split is None else self._index[split], region, delay,
-            sampling.Poisson(lam * stay), sampling.Poisson(lam * (1.0 - stay)),
+            sampling.Poisson(lam * stay), sampling.Poisson(lam * (1.0 - stay)), loss,
         )
 
     # ---- SimPy processes
@@ -183,14 +196,23 @@ class StepEngine:
         yield Midnight(env, dated.day)
         self._apply(dated.action)
 
-    def _land(self, env: simpy.Environment, region: int, cohort: np.ndarray, delay: int) -> Generator[Any]:
+    def _land(self, env: simpy.Environment, region: int, cohort: np.ndarray, delay: int,
+              lost: tuple[int, np.ndarray] | None) -> Generator[Any]:
         yield Midnight(env, 1 + delay)
-        self.pop[region] += cohort
         self.in_transit -= cohort
+        if lost is not None:
+            counter, share = lost
+            gone = self._binomial(cohort, share)
+            self.moved[counter] += gone
+            cohort = cohort - gone
+        self.pop[region] += cohort
 
-    def _travel(self, env: simpy.Environment, region: int, cohort: np.ndarray, delay: int) -> None:
+    def _travel(self, env: simpy.Environment, region: int, cohort: np.ndarray, delay: int,
+                loss: Loss | None = None) -> None:
         self.in_transit += cohort
-        env.process(self._land(env, region, cohort, delay))
+        # the share lost is the one in force when the cohort leaves (events replace, never mutate, params)
+        lost = None if loss is None else (loss[0], self.params[loss[1]])
+        env.process(self._land(env, region, cohort, delay, lost))
 
     # ---- the day step and dated actions
     def _apply(self, action: Action) -> None:
@@ -206,7 +228,7 @@ class StepEngine:
         for part in self.parts:
             n = self._poisson(part.stay)
             if part.delay:
-                self._travel(env, part.region, n, part.delay)
+                self._travel(env, part.region, n, part.delay, part.loss)
             else:
                 staying[part.region] += n
                 if not part.leave.zero:
@@ -224,12 +246,12 @@ class StepEngine:
             self.pop[r] += staying[r] - residents
             out = residents + leaving[r]
             last = len(exits.splits) - 1
-            for i, (counter, to, delay, share) in enumerate(exits.splits):
+            for i, (counter, to, delay, share, loss) in enumerate(exits.splits):
                 n = out if i == last else self._binomial(out, share)
                 out = out - n
                 self.moved[counter] += n
                 if to is not None:
-                    self._travel(env, to, n, delay)
+                    self._travel(env, to, n, delay, loss)
 
 
 class MeanFieldEngine(StepEngine):
