@@ -167,7 +167,8 @@ def test_ctrl_c_while_spawned_workers_start(tmp_path: Path) -> None:
     """A spawned worker imports flowsim for about a second before its initializer ignores Ctrl-C; a Ctrl-C then
     (here sent to the workers alone) must not kill it (that gave a worker traceback, BrokenProcessPool and exit 1).
     Ctrl-C to the whole process group then stops the run: exit 130, one line, no worker left."""
-    path = write(tmp_path, scenario_dict(3000, replicates=20000, flows=[
+    # long enough (about 4x the 3,000 days first used, which a quiet machine finished within the test's 2.3 s)
+    path = write(tmp_path, scenario_dict(12000, replicates=20000, report_every=200, flows=[
         {"name": "r", "kind": "recruitment", "to": "a", "rate": 40}]))
     proc = flowsim(tmp_path, "spawn", "run", str(path), "--out", "out", "--workers", "2")
     children: list[psutil.Process] = []
