@@ -48,7 +48,7 @@ def _options(*, set: Mapping[str, Any] | None = None, replicates: int | None = N
                            comparing.Settings(tolerance))
 
 
-def _load(source: Any, opts: runs.RunOptions, observations: Any = None) -> runs.Loaded:
+def _load(source: Any, opts: runs.RunOptions, observations: Any = None, quiet: bool = False) -> runs.Loaded:
     """A loaded scenario keeps the overrides it was loaded with; new options apply on top of them."""
     obs = Path(observations) if observations is not None else None
     if isinstance(source, runs.Loaded):
@@ -59,7 +59,7 @@ def _load(source: Any, opts: runs.RunOptions, observations: Any = None) -> runs.
         source = source.path
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"a scenario is a path or what flowsim.load returned, not {type(source).__name__}")
-    return runs.load(Path(os.path.expanduser(source)), opts, obs)
+    return runs.load(Path(os.path.expanduser(source)), opts, obs, quiet=quiet)
 
 
 def _load_all(scenarios: Sequence[Any], opts: runs.RunOptions, observations: Any = None,
@@ -74,7 +74,8 @@ def _load_all(scenarios: Sequence[Any], opts: runs.RunOptions, observations: Any
         ref = loaded[0]
         for item in loaded[1:]:
             pairing.check(ref.path, ref.scenario, item.path, item.scenario)
-        loaded = [ref, *(_load(item, replace(opts, seed=ref.scenario.seed), observations) for item in loaded[1:])]
+        loaded = [ref, *(_load(item, replace(opts, seed=ref.scenario.seed), observations, quiet=True)
+                         for item in loaded[1:])]
     runs.check_names(loaded, opts)
     return loaded
 

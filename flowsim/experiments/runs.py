@@ -72,8 +72,9 @@ def check_options(opts: RunOptions) -> None:
         raise InputError(Origin("workers"), "workers", opts.workers, "must be at least 1")
 
 
-def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Loaded:
-    """Load and check one scenario with the run options applied (no simulation yet)."""
+def load(path: Path, opts: RunOptions, observations: Path | None = None, quiet: bool = False) -> Loaded:
+    """Load and check one scenario with the run options applied (no simulation yet); its notes are
+    logged unless `quiet` (a scenario loaded again, for pairing, has said them already)."""
     check_options(opts)
     overrides = list(opts.overrides)
     if opts.replicates is not None:
@@ -90,7 +91,7 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None) -> Load
         built = design.build(design.axes_from_scenario(scenario, located), scenario.sweep.method,
                              scenario.sweep.samples, scenario.seed)
         design.check(built, scenario, located)
-    for text in notes:
+    for text in notes if not quiet else []:
         logs.note(text)
     return Loaded(path, scenario, obs, notes, located, observations, list(opts.overrides))
 
@@ -135,7 +136,7 @@ def load_paired(paths: list[Path], opts: RunOptions, observations: Path | None =
     same_seed = replace(opts, seed=ref.scenario.seed)
     for item in loaded[1:]:
         paired.check(ref.path, ref.scenario, item.path, item.scenario)
-    return [ref, *(load(item.path, same_seed, observations) for item in loaded[1:])]
+    return [ref, *(load(item.path, same_seed, observations, quiet=True) for item in loaded[1:])]
 
 
 def simulate_item(item: Loaded, opts: RunOptions, progress: Callable[[int], None] | None = None) -> Results:
