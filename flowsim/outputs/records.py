@@ -99,27 +99,26 @@ def _grid(points: Sequence[int], days: np.ndarray, labels: Sequence[str]) -> tup
 def summary(name: str, points: Sequence[int], start: dt.date, days: np.ndarray, regions: Sequence[str],
             stats: np.ndarray) -> pa.Table:
     """stats (points, records, regions, 7) -> one row per point, date and region."""
-    import pyarrow as pa
-
-    p, k, r = _grid(points, days, regions)
-    flat = _round(stats.reshape(-1, stats.shape[-1]))
-    cols = {"scenario": pa.array([name] * len(p), pa.string()), "point": p, "date": dates(start, days)[k],
-            "day": days[k].astype(np.int64), "region": np.asarray(regions, dtype=object)[r]}
-    cols.update({c: flat[:, i] for i, c in enumerate(SUMMARY[5:])})
-    return pa.table(cols)
+    return _stats_table(SUMMARY, name, points, start, days, regions, stats)
 
 
 def flows(name: str, points: Sequence[int], start: dt.date, days: np.ndarray, counters: Sequence[str],
           stats: np.ndarray) -> pa.Table:
     """stats (points, records - 1, counters, 4) -> persons moved in each period, dated at its end."""
+    return _stats_table(FLOWS, name, points, start, days[1:], counters, stats)
+
+
+def _stats_table(columns: list[str], name: str, points: Sequence[int], start: dt.date, days: np.ndarray,
+                 labels: Sequence[str], stats: np.ndarray) -> pa.Table:
+    """One row per point, day and label (region or flow): the head columns, then the statistics."""
     import pyarrow as pa
 
-    ends = days[1:]
-    p, k, f = _grid(points, ends, counters)
+    p, k, r = _grid(points, days, labels)
     flat = _round(stats.reshape(-1, stats.shape[-1]))
-    cols = {"scenario": pa.array([name] * len(p), pa.string()), "point": p, "date": dates(start, ends)[k],
-            "day": ends[k].astype(np.int64), "flow": np.asarray(counters, dtype=object)[f]}
-    cols.update({c: flat[:, i] for i, c in enumerate(FLOWS[5:])})
+    scenario, point, date, day, label = columns[:5]
+    cols = {scenario: pa.array([name] * len(p), pa.string()), point: p, date: dates(start, days)[k],
+            day: days[k].astype(np.int64), label: np.asarray(labels, dtype=object)[r]}
+    cols.update({c: flat[:, i] for i, c in enumerate(columns[5:])})
     return pa.table(cols)
 
 
