@@ -12,8 +12,19 @@ SUFFIX = ".parquet"
 BIG = 1_000_000
 
 
+def _numeric(field: pa.Field) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(field.type) or pa.types.is_floating(field.type) or pa.types.is_date32(field.type))
+
+
 def write(table: pa.Table, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    # column statistics (min/max per page) cost more than the encoding itself on tables of millions of rows
-    pq.write_table(table, path, compression="zstd", write_statistics=table.num_rows < BIG)
+    # Numbers are byte-stream-split before zstd: as small as dictionaries and about twice as fast to
+    # encode on a trajectories table (benchmarks/write_speed.py); text keeps its dictionary. Column
+    # statistics (min/max per page) cost more than the encoding itself on tables of millions of rows.
+    numbers = [f.name for f in table.schema if _numeric(f)]
+    pq.write_table(table, path, compression="zstd", write_statistics=table.num_rows < BIG,
+                   use_dictionary=[n for n in table.column_names if n not in numbers] or False,
+                   column_encoding=dict.fromkeys(numbers, "BYTE_STREAM_SPLIT") or None)
