@@ -34,7 +34,7 @@ def comparison_table(done: runs.Written) -> Table:
     for name in ("date", "region", "reported", "simulated", "in range", "log score", "verdict"):
         table.add_column(name, justify="left" if name in ("date", "region", "verdict") else "right", no_wrap=True)
     for r in done.comparison:
-        table.add_row(r.obs.date.isoformat(), r.obs.region, reported_text(r.obs),
+        table.add_row(r.obs.when, r.obs.where, reported_text(r.obs),
                       f"{r.p05:,.0f}–{r.p95:,.0f}", f"{r.p_in_range:.0%}", f"{r.log_score:.2f}", r.verdict)
     if done.score:
         table.caption = (f"{done.score.consistent} of {done.score.observations} consistent (5% false-alarm rate "
@@ -63,7 +63,7 @@ def side_by_side(finished: list[runs.Written]) -> Table:
     keys: dict[tuple[str, str, str], list[str]] = {}
     for i, done in enumerate(finished):
         for r in done.comparison:
-            key = (r.obs.date.isoformat(), r.obs.region, reported_text(r.obs))
+            key = (r.obs.when, r.obs.where, reported_text(r.obs))
             cells = keys.setdefault(key, [""] * len(finished))
             mark = "" if r.verdict == "consistent" else (" ↑" if r.verdict == "too high" else " ↓")
             cells[i] = f"{r.p50:,.0f}{mark}"

@@ -6,6 +6,7 @@ here as numpy arrays over lanes, so engines never look at the scenario file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from flowsim.model.distributions import Distribution, Number
 from flowsim.model.network import Network
 from flowsim.model.parameters import argument_path
 from flowsim.model.scenario import Scenario
+from flowsim.model.timeline import changes
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,26 @@ class RemoveCount:
     counter: int
 
 
-Action = SetParam | ScaleParam | RemoveShare | RemoveCount
+@dataclass(frozen=True)
+class Knot:
+    """The next value of a number that changes over time: `low + w (high - low)` (see timeline.py).
+
+    It is the timeline's value times the `scale` of events since; after an event `set`s
+    the number, the timeline no longer applies (its factor is NaN).
+    """
+
+    path: str
+    low: np.ndarray
+    high: np.ndarray
+    w: float
+
+
+Action = SetParam | ScaleParam | RemoveShare | RemoveCount | Knot
+
+
+def factor_key(path: str) -> str:
+    """Where a timeline's factor from events lives among the parameters of a run."""
+    return f"{path}@factor"
 
 
 def apply(action: Action, params: dict[str, Any], pop: Any, moved: Any,
@@ -57,11 +78,22 @@ def apply(action: Action, params: dict[str, Any], pop: Any, moved: Any,
     def pick(values: np.ndarray) -> Any:
         return values.copy() if lane is None else values[lane].item()
 
+    factor = factor_key(getattr(action, "path", ""))
     if isinstance(action, SetParam):
         params[action.path] = pick(action.values)
+        if factor in params:
+            params[factor] = params[factor] * np.nan
         return True
     if isinstance(action, ScaleParam):
         params[action.path] = params[action.path] * pick(action.factor)
+        if factor in params:
+            params[factor] = params[factor] * pick(action.factor)
+        return True
+    if isinstance(action, Knot):
+        low, high = pick(action.low), pick(action.high)
+        value = (low + action.w * (high - low)) * params[factor]
+        params[action.path] = np.where(np.isnan(value), params[action.path], value) if lane is None else (
+            params[action.path] if math.isnan(value) else value)
         return True
     if isinstance(action, RemoveShare):
         gone = binomial(pop[action.region], pick(action.share))
@@ -98,10 +130,11 @@ class Plan:
 
 
 def record_days(s: Scenario, extra: list[int] | None = None) -> np.ndarray:
-    """Report every `report_every` days, plus the last day and any observation days."""
+    """Report every `report_every` days, plus the last day and the midnights observations need
+    (a stock's date; a flow's first midnight and the one after its last day)."""
     days = set(range(0, s.days + 1, s.report_every)) | {s.days}
     days |= {d for d in extra or [] if 0 <= d <= s.days}
-    days |= {s.day_of(o.date) for o in s.inline_observations()}
+    days |= {s.day_of(d) for o in s.inline_observations() for d in o.record_dates()}
     return np.array(sorted(days), dtype=np.int64)
 
 
@@ -133,6 +166,20 @@ def _draw(value: Number, rng: np.random.Generator, lanes: int, rows: dict[str, n
     return np.asarray(value.sample(rng, lanes), dtype=float)
 
 
+def _timeline_actions(s: Scenario, params: dict[str, np.ndarray], lanes: int) -> list[DatedAction]:
+    """Day-0 values of the numbers that change over time (into `params`), and their changes."""
+    actions: list[DatedAction] = []
+    for path, line in s.timelines().items():
+        knots = [params[k] for k in line.paths(path)]
+        days = [s.day_of(date) for date, _ in line.knots]
+        (_, k0, w0), *later = changes(days, line.linear, s.days)
+        params[path] = knots[k0] + w0 * (knots[min(k0 + 1, len(knots) - 1)] - knots[k0])
+        params[factor_key(path)] = np.ones(lanes)
+        actions += [DatedAction(day, Knot(path, knots[k], knots[min(k + 1, len(knots) - 1)], w))
+                    for day, k, w in later]
+    return actions
+
+
 def make_plan(
     s: Scenario,
     rng: np.random.Generator,
@@ -143,6 +190,8 @@ def make_plan(
     """Draw every uncertain number once per lane (in file order), unless `fixed` gives it.
 
     The rows of each posterior file are drawn once, where its first drawn parameter is.
+    A number that changes over time starts at its day-0 value and changes by `Knot`
+    actions, which come before the events of their day (an event then acts on the new value).
     """
     fixed = fixed or {}
     rows: dict[str, np.ndarray] = {}
@@ -157,7 +206,7 @@ def make_plan(
                 drawn[key] = params[key]
     regions = list(s.regions)
     initial = np.stack([np.rint(params[f"regions.{r}.initial"]) for r in regions]).astype(np.int64)
-    actions: list[DatedAction] = []
+    actions = _timeline_actions(s, params, lanes)
     counters = counter_names(s)
     for i, ev in enumerate(s.events):
         day = s.day_of(ev.date)

@@ -39,7 +39,7 @@ def run_chunk(job: Job, index: int, progress: Callable[[int], None] | None = Non
     if job.mode == "means":  # and the within-point variance over replicates (ddof=1; NaN for 1 replicate)
         var = pops.var(axis=-1, ddof=1) if reps > 1 else np.full(pops.shape[:-1], np.nan)
         return {"means": np.moveaxis(pops.mean(axis=-1), 2, 0), "variances": np.moveaxis(var, 2, 0)}  # (n, K, R)
-    x = compare.observed(out.populations, job.days, job.scenario, job.observations)
+    x = compare.observed(out.populations, job.days, job.scenario, job.observations, out.moved)
     ms = obsmodel.measurements(job.observations, job.comparison.tolerance)
     bias = obsmodel.biases(ms, plan.params, lanes)
     if job.mode == "scores":  # the likelihood estimate of each draw

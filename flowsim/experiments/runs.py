@@ -143,14 +143,14 @@ def simulate_item(item: Loaded, opts: RunOptions, progress: Callable[[int], None
     """Simulate one loaded scenario: its tables, comparison and run record (nothing written)."""
     check_options(opts)
     s = item.scenario
-    extra = [s.day_of(o.date) for o in item.observations]
+    extra = [s.day_of(d) for o in item.observations for d in o.record_dates()]
     limits.check_run(str(item.path), s.replicates, len(record_days(s, extra)), len(s.regions), len(counter_names(s)),
                      opts.trajectories)
     t0 = time.perf_counter()
     sim = simulate(s, extra_days=extra, workers=opts.workers, progress=progress, engine=opts.engine)
     wall = time.perf_counter() - t0
     rows, group_scores = compare.compare(sim.populations, sim.days, s, sim.biases, item.observations,
-                                         opts.comparison)
+                                         opts.comparison, sim.moved)
     score = compare.score(rows, group_scores) if rows else None
     regions = list(s.regions)
     tables = {
@@ -249,7 +249,7 @@ def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> Job:
     built = design.build(axes, method, samples, s.seed)
     design.check(built, s, item.located)
     _event_notes(item, built)
-    days = record_days(s, [s.day_of(o.date) for o in item.observations])
+    days = record_days(s, [s.day_of(d) for o in item.observations for d in o.record_dates()])
     job = Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
     _guard(job, item)
     return job
@@ -358,7 +358,7 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicat
     built = calibrate.prior_design(axes)
     design.check(built, s, item.located)
     _event_notes(item, built)
-    days = record_days(s, [s.day_of(o.date) for o in item.observations])
+    days = record_days(s, [s.day_of(d) for o in item.observations for d in o.record_dates()])
     job = Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores",
                     chunk_lanes=calibrate.CHUNK_LANES)
     _guard(job, item)

@@ -337,7 +337,10 @@ def _ranged(low: float, high: float, what: str) -> Callable[[Number], Number]:
     return check
 
 
-_SCHEMA = WithJsonSchema(
+non_negative = _ranged(0.0, math.inf, "must be >= 0")
+fraction = _ranged(0.0, 1.0, "must be between 0 and 1")
+
+NUMBER_SCHEMA = _SCHEMA = WithJsonSchema(
     {
         "anyOf": [
             {"type": "number"},
@@ -376,7 +379,7 @@ AnyNumber = Annotated[Number, PlainValidator(_validate_number), _SCHEMA, _SERIAL
 NonNegative = Annotated[
     Number,
     PlainValidator(_validate_number),
-    AfterValidator(_ranged(0.0, math.inf, "must be >= 0")),
+    AfterValidator(non_negative),
     _SCHEMA,
     _SERIAL,
 ]
@@ -392,7 +395,7 @@ Positive = Annotated[Number, PlainValidator(_validate_number), AfterValidator(_p
 Fraction = Annotated[
     Number,
     PlainValidator(_validate_number),
-    AfterValidator(_ranged(0.0, 1.0, "must be between 0 and 1")),
+    AfterValidator(fraction),
     _SCHEMA,
     _SERIAL,
 ]

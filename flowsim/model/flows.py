@@ -4,10 +4,11 @@ Each kind is one pydantic model, registered once with `@register`. The class say
 everything the rest of flowsim needs to know about the kind:
 
 - `kind: Literal["..."]`, the name a scenario writes after `kind:`;
-- its fields, with their types and rules (`Name`, `NonNegative`, `Fraction`, `Delay`);
+- its fields, with their types and rules (`Name`, `Rate`, `Share`, `Delay`; `Rate` and `Share`
+  may change over time, see timeline.py);
 - `numeric`: the fields that are numbers a parameter path names (`flows.NAME.FIELD`):
   they may be distributions, drawn per replicate, set by `--set` and events, swept
-  and calibrated. An optional number (`Fraction | None = None`, such as `loss`) is a
+  and calibrated. An optional number (`Share | None = None`, such as `loss`) is a
   parameter only in a flow that gives it;
 - `refers`: the fields that name a region (`"region"`) or a source flow such as a
   recruitment (`"source"`), for the cross-field checks once all names are known;
@@ -32,7 +33,7 @@ the scenario is loaded; worker processes unpickle flows by importing it):
 
         kind: Literal["emigration"]
         region: Name
-        rate: NonNegative
+        rate: Rate
         numeric = ("rate",)
         refers = {"region": "region"}
 
@@ -59,8 +60,9 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import CoreSchema
 
-from flowsim.model.distributions import Fraction, NonNegative, Number
+from flowsim.model.distributions import Number
 from flowsim.model.network import Exit, Primitive, Source, Split
+from flowsim.model.timeline import Rate, Share, Varying
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
 Delay = Annotated[int, Field(ge=0, le=3650, description="days in transit")]
@@ -117,8 +119,8 @@ class FlowBase(BaseModel):
 
 
 def _is_number(annotation: Any) -> bool:
-    """A number field: `Number`, or an optional one (`Fraction | None`)."""
-    if annotation == Number:
+    """A number field: `Number` or `Varying` (`Rate`, `Share`), or an optional one (`Share | None`)."""
+    if annotation in (Number, Varying):
         return True
     if get_origin(annotation) not in (Union, types.UnionType):
         return False
@@ -126,7 +128,7 @@ def _is_number(annotation: Any) -> bool:
     if len(args) != 1 or len(args) == len(get_args(annotation)):
         return False
     inner = args[0]
-    return (get_args(inner)[0] if get_origin(inner) is Annotated else inner) == Number
+    return (get_args(inner)[0] if get_origin(inner) is Annotated else inner) in (Number, Varying)
 
 
 def _attribute(cls: type[BaseModel], written: str) -> str:
@@ -246,7 +248,7 @@ class Recruitment(FlowBase):
 
     kind: Literal["recruitment"]
     to: Name
-    rate: NonNegative
+    rate: Rate
     delay: Delay = 0
     numeric = ("rate",)
     refers = {"to": "region"}
@@ -261,7 +263,7 @@ class Attrition(FlowBase):
 
     kind: Literal["attrition"]
     region: Name
-    rate: NonNegative
+    rate: Rate
     numeric = ("rate",)
     refers = {"region": "region"}
 
@@ -276,9 +278,9 @@ class Diversion(FlowBase):
     kind: Literal["diversion"]
     of: Name
     to: Name
-    fraction: Fraction
+    fraction: Share
     delay: Delay | None = Field(None, description="days in transit; default: that of the flow `of`")
-    loss: Fraction | None = Field(None, description="share lost in transit (needs a delay); "
+    loss: Share | None = Field(None, description="share lost in transit (needs a delay); "
                                   "counted on the row NAME_lost")
     numeric = ("fraction", "loss")
     refers = {"of": "source", "to": "region"}
@@ -299,9 +301,9 @@ class Transfer(FlowBase):
     kind: Literal["transfer"]
     from_: Name = Field(alias="from")
     to: Name
-    rate: NonNegative
+    rate: Rate
     delay: Delay = 0
-    loss: Fraction | None = Field(None, description="share lost in transit (needs a delay); "
+    loss: Share | None = Field(None, description="share lost in transit (needs a delay); "
                                   "counted on the row NAME_lost")
     numeric = ("rate", "loss")
     refers = {"from": "region", "to": "region"}

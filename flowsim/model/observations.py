@@ -2,8 +2,10 @@
 
 `low` or `high` may be empty for one-sided reports ("fewer than 3,000").
 Optional columns `sigma`, `group` and `bias` feed the observation model
-(`model/obsmodel.py`); `note` is for people. Malformed rows are InputErrors pointing
-at line and column, like scenario errors.
+(`model/obsmodel.py`); `note` is for people. Optional columns `flow, from, to`
+hold flow figures (persons moved by a flow over the whole days `from` to `to`):
+such a row leaves `date` and `region` empty. Malformed rows are InputErrors
+pointing at line and column, like scenario errors.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from pydantic import ValidationError
 
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.problems import problem
-from flowsim.model.scenario import Observation, Scenario, observation_rules
+from flowsim.model.scenario import Observation, Scenario, observable_counters, observation_rules
 from flowsim.model.yamlsource import Located, csv_columns, read_text
 
 COLUMNS = ("date", "region", "low", "high", "value", "source")
-OPTIONAL = ("sigma", "group", "bias", "note")
+OPTIONAL = ("sigma", "group", "bias", "note", "flow", "from", "to")
+DATES = ("date", "from", "to")
+FIELDS = {"from": "from_"}  # a column whose Observation attribute is spelled otherwise
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def read_rows(path: Path) -> list[Sourced]:
             close = difflib.get_close_matches(col, COLUMNS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(COLUMNS)}"
             raise InputError(Origin(name, 1, csv_columns(lines[0])[i]), "header", col, f"unknown column{hint}")
-    for need in ("date", "region"):
+    for need in ("from", "to") if "flow" in header else ("date", "region"):
         if need not in header:
             raise InputError(Origin(name, 1, 1), "header", NO_VALUE, f"missing column {need!r}")
     out = []
@@ -79,13 +83,17 @@ def _observation(record: dict[str, str], header: list[str], starts: list[int], r
     def where(col: str) -> Origin:
         return Origin(row.file, row.line, starts[header.index(col)] if col in header else 1)
 
-    data: dict[str, object] = {"region": record["region"], "source": record.get("source", "")}
-    if record.get("group"):
-        data["group"] = record["group"]
-    try:
-        data["date"] = dt.date.fromisoformat(record["date"])
-    except ValueError:
-        raise InputError(where("date"), "date", record["date"], "must be a date like 2016-02-04") from None
+    data: dict[str, object] = {"source": record.get("source", "")}
+    for col in ("region", "flow", "group"):
+        if record.get(col):
+            data[col] = record[col]
+    for col in DATES:
+        if not record.get(col):
+            continue
+        try:
+            data[col] = dt.date.fromisoformat(record[col])
+        except ValueError:
+            raise InputError(where(col), col, record[col], "must be a date like 2016-02-04") from None
     for col in ("low", "high", "value", "sigma", "bias"):
         cell = record.get(col, "")
         if cell == "":
@@ -102,11 +110,13 @@ def _observation(record: dict[str, str], header: list[str], starts: list[int], r
         return Observation.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        col = str(err["loc"][0]) if err["loc"] else "value"
+        inner = getattr((err.get("ctx") or {}).get("error"), "subpath", ())  # a rule of the row, at a field
+        col = str(err["loc"][0]) if err["loc"] else str(inner[0]) if inner else "value"
         msg = err["msg"].removeprefix("Value error, ")
-        value = record.get(col, NO_VALUE) if err["loc"] else NO_VALUE
+        named = bool(err["loc"] or inner)
+        value = record.get(col, NO_VALUE) if err["loc"] else (record.get(col) or NO_VALUE) if inner else NO_VALUE
         return_col = col if col in header else "date"
-        raise InputError(where(return_col), col if err["loc"] else "", value, msg[:1].lower() + msg[1:]) from None
+        raise InputError(where(return_col), col if named else "", value, msg[:1].lower() + msg[1:]) from None
 
 
 def scenario_observations(
@@ -126,29 +136,43 @@ def scenario_observations(
                       "from the scenario file's folder)")
     sourced = read_rows(path)
     rows = [x.obs for x in sourced]
-    kept = [x for x in sourced if x.obs.region in s.regions and s.start <= x.obs.date <= s.end]
+    counted = observable_counters(s)
+    known = [o.flow in counted if o.is_flow else o.region in s.regions for o in rows]
+    kept = [x for x, ok in zip(sourced, known, strict=True) if ok and x.obs.within(s.start, s.end)]
     keep = [x.obs for x in kept]
     broken = observation_rules(s, keep)
     if broken is not None:
         i, field, rule = broken
-        raise InputError(kept[i].at(field), field, getattr(keep[i], field), rule)
+        raise InputError(kept[i].at(field), field, getattr(keep[i], FIELDS.get(field, field)), rule)
     notes = duplicate_notes(keep, str(path))
     if len(keep) < len(rows):
-        others = sorted({o.region for o in rows if o.region not in s.regions})
-        outside = sum(o.region in s.regions and not s.start <= o.date <= s.end for o in rows)
+        regions = sorted({str(o.region) for o, ok in zip(rows, known, strict=True) if not ok and not o.is_flow})
+        flows = sorted({str(o.flow) for o, ok in zip(rows, known, strict=True) if not ok and o.is_flow})
+        outside = sum(ok and not o.within(s.start, s.end) for o, ok in zip(rows, known, strict=True))
         parts = [f"{outside} dated outside the run"] if outside else []
-        if others:
-            parts.append(f"{len(rows) - len(keep) - outside} for regions not in this scenario ({', '.join(others)})")
+        if regions:
+            parts.append(f"{sum(not ok and not o.is_flow for o, ok in zip(rows, known, strict=True))} for regions "
+                         f"not in this scenario ({', '.join(regions)})")
+        if flows:
+            parts.append(f"{sum(not ok and o.is_flow for o, ok in zip(rows, known, strict=True))} for flows "
+                         f"not in this scenario ({', '.join(_maybe(f, counted) for f in flows)})")
         notes.append(f"{len(rows) - len(keep)} of {len(rows)} rows of {path} were skipped: {'; '.join(parts)}")
     return keep, notes
 
 
+def _maybe(name: str, counted: list[str]) -> str:
+    """A skipped flow name, with the scenario's flow it may be a misspelling of."""
+    close = difflib.get_close_matches(name, counted, n=1)
+    return f"{name}: did you mean {close[0]!r}?" if close else name
+
+
 def duplicate_notes(observations: list[Observation], where: str) -> list[str]:
-    """A note for reports of one region on one date that are not grouped: each counts as its own measurement."""
+    """A note for reports of one region on one date (or one flow and period) that are not grouped: each
+    counts as its own measurement."""
     seen: dict[tuple[str, str], int] = {}
     for o in observations:
         if o.group is None:
-            key = (o.date.isoformat(), o.region)
+            key = (o.when, o.where)
             seen[key] = seen.get(key, 0) + 1
     twice = [f"{region} on {date} ({n} rows)" for (date, region), n in sorted(seen.items()) if n > 1]
     if not twice:

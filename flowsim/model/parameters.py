@@ -1,4 +1,5 @@
-"""Parameter paths (`flows.divert.fraction`, `regions.libya.initial`, `biases.core`, `seed`) on raw scenario data.
+"""Parameter paths (`flows.divert.fraction`, `regions.libya.initial`, `biases.core`, `seed`,
+`flows.foreign_is.rate.schedule.2016-01-01`) on raw scenario data.
 
 The same paths serve `--set`, events, sweeps and calibration, so resolving one
 lives here and nowhere else.
@@ -12,6 +13,7 @@ from typing import Any
 
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.flows import NUMERIC_FIELDS
+from flowsim.model.timeline import SHAPES
 from flowsim.model.yamlsource import FieldPath, Located, parse_yaml
 
 TOP_LEVEL = ("replicates", "seed", "start", "end", "report_every", "time_unit")
@@ -30,6 +32,10 @@ def known_paths(data: dict[str, Any]) -> list[str]:
         if isinstance(flow, dict) and isinstance(flow.get("name"), str):
             for field in (*NUMERIC_FIELDS.get(str(flow.get("kind")), ()), "delay"):
                 out.append(f"flows.{flow['name']}.{field}")
+                value: Any = flow.get(field)
+                shape = next(iter(value), None) if isinstance(value, dict) else None
+                if shape in SHAPES[:2] and isinstance(value[shape], dict):
+                    out += [f"flows.{flow['name']}.{field}.{shape}.{str(k).strip()}" for k in value[shape]]
     return out
 
 
@@ -79,12 +85,26 @@ def locate(data: dict[str, Any], key: str) -> FieldPath | None:
         biases = data.get("biases")
         if isinstance(biases, dict) and parts[1] in biases:
             return ("biases", parts[1])
-    if len(parts) == 3 and parts[0] == "flows":
+    if len(parts) in (3, 5) and parts[0] == "flows":
         for i, flow in enumerate(data.get("flows") or []):
             if isinstance(flow, dict) and flow.get("name") == parts[1]:
                 fields = (*NUMERIC_FIELDS.get(str(flow.get("kind")), ()), "delay")
-                return ("flows", i, parts[2]) if parts[2] in fields else None
+                if parts[2] not in fields:
+                    return None
+                return ("flows", i, parts[2]) if len(parts) == 3 else _knot(flow.get(parts[2]), ("flows", i, parts[2]),
+                                                                            parts[3], parts[4])
     return None
+
+
+def _knot(value: Any, where: FieldPath, shape: str, date: str) -> FieldPath | None:
+    """The raw-data path of one knot of a timeline; a table's knots go under its `set:`."""
+    if not isinstance(value, dict) or shape not in value:
+        return None
+    if shape == "table":
+        return (*where, "set", next((k for k in value.get("set") or {} if str(k).strip() == date), date))
+    knots = value[shape]
+    key = next((k for k in knots if str(k).strip() == date), None) if isinstance(knots, dict) else None
+    return None if key is None else (*where, shape, key)
 
 
 def parent_of(data: Any, where: FieldPath) -> Any:
@@ -99,8 +119,15 @@ def put(data: Any, key: str, value: Any) -> FieldPath:
     where = locate(data, key)
     if where is None:
         raise KeyError(key)
+    _make_room(data, where)
     parent_of(data, where)[where[-1]] = value
     return where
+
+
+def _make_room(data: Any, where: FieldPath) -> None:
+    """A table's first replaced value needs its `set:` mapping."""
+    if len(where) > 2 and where[-2] == "set" and isinstance(parent_of(data, where[:-1]), dict):
+        parent_of(data, where[:-1]).setdefault("set", {})
 
 
 def set_value(located: Located, key: str, value: Any, origin: Origin) -> None:
@@ -108,6 +135,7 @@ def set_value(located: Located, key: str, value: Any, origin: Origin) -> None:
     where = locate(located.data, key)
     if where is None:
         raise InputError(origin, key, NO_VALUE, unknown_path_rule(key, known_paths(located.data)))
+    _make_room(located.data, where)
     if not isinstance(parent_of(located.data, where), dict):
         raise InputError(origin, key, NO_VALUE, "cannot be set: its parent is not a mapping")
     put(located.data, key, value)

@@ -35,6 +35,7 @@ from flowsim.model.errors import InputError
 from flowsim.model.flows import Flow, Name
 from flowsim.model.network import Exit, Network, Primitive, Source, Split, lost_counter
 from flowsim.model.problems import all_errors, first_error, in_file_order, problem
+from flowsim.model.timeline import Timeline, span
 from flowsim.model.yamlsource import Located, load_yaml
 
 
@@ -104,9 +105,31 @@ class Event(Strictly):
         return f"shock_{self.shock.region}_{self.date.isoformat()}"
 
 
+class ObservationFieldError(ValueError):
+    """A broken rule of one observation row, located at `subpath` inside the row (when the key is there)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.subpath = (field,)
+
+
+ROW_SHAPES = ("a row is either a stock figure (`date`, `region`) or a flow figure (`flow`, `from`, `to`), "
+              "not a mix of them")
+
+
 class Observation(Strictly):
-    date: Date
-    region: Name
+    """A reported figure: a stock (persons in `region` at the start of `date`) or a flow (persons moved by
+    `flow` over the whole days `from` to `to`, both included)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True, json_schema_extra={
+        "oneOf": [{"required": ["date", "region"]}, {"required": ["flow", "from", "to"]}]})
+
+    date: Date | None = Field(None, description="a stock figure's date (the population at the start of that day)")
+    region: Name | None = Field(None, description="a stock figure's region")
+    flow: Name | None = Field(
+        None, description="a flow figure: persons moved by this flow (a row of flows.csv) from `from` to `to`")
+    from_: Date | None = Field(None, alias="from", description="a flow figure's first day (from its start)")
+    to: Date | None = Field(None, description="a flow figure's last day (to its end; included)")
     value: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     low: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     high: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
@@ -120,11 +143,67 @@ class Observation(Strictly):
 
     @model_validator(mode="after")
     def _has_figure(self) -> Observation:
+        self._check_shape()
         if self.value is None and self.low is None and self.high is None:
             raise ValueError("an observation needs `value`, or `low` and/or `high`")
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low ({self.low:g}) must not exceed high ({self.high:g})")
         return self
+
+    def _check_shape(self) -> None:
+        """Stock or flow, never a mix; each with all its fields; a flow's period not empty."""
+        if self.flow is not None:
+            for field in ("date", "region"):
+                if getattr(self, field) is not None:
+                    raise ObservationFieldError(field, ROW_SHAPES)
+            for field in ("from", "to"):
+                if getattr(self, "from_" if field == "from" else field) is None:
+                    raise ObservationFieldError(field, "a flow observation needs `from` and `to` (its first and "
+                                                "last day, both included)")
+            assert self.from_ is not None and self.to is not None
+            if self.from_ > self.to:
+                raise ObservationFieldError("to", f"must not be before `from` ({self.from_.isoformat()}): "
+                                            "the period would be empty")
+            return
+        if self.from_ is not None or self.to is not None:
+            if self.date is not None or self.region is not None:
+                raise ObservationFieldError("from" if self.from_ is not None else "to", ROW_SHAPES)
+            raise ObservationFieldError("flow", "a flow observation needs `flow` (the flow whose persons moved "
+                                        "are counted)")
+        for field in ("date", "region"):
+            if getattr(self, field) is None:
+                raise ObservationFieldError(field, "an observation needs `date` and `region` (a stock figure), "
+                                            "or `flow`, `from` and `to` (a flow figure)")
+
+    @property
+    def is_flow(self) -> bool:
+        return self.flow is not None
+
+    @property
+    def when(self) -> str:
+        """The date, or the period `from..to`, as tables print it."""
+        if self.flow is not None:
+            assert self.from_ is not None and self.to is not None
+            return f"{self.from_.isoformat()}..{self.to.isoformat()}"
+        assert self.date is not None
+        return self.date.isoformat()
+
+    @property
+    def where(self) -> str:
+        """The region, or `flow NAME`, as tables print it (and what a group must keep to)."""
+        return f"flow {self.flow}" if self.flow is not None else str(self.region)
+
+    def record_dates(self) -> tuple[dt.date, ...]:
+        """The midnights the compared count needs: a stock's date; a flow's first midnight and the one after `to`."""
+        if self.flow is not None:
+            assert self.from_ is not None and self.to is not None
+            return self.from_, self.to + dt.timedelta(days=1)
+        assert self.date is not None
+        return (self.date,)
+
+    def within(self, start: dt.date, end: dt.date) -> bool:
+        """Whether a run from `start` to `end` holds every midnight the compared count needs."""
+        return all(start <= d <= end for d in self.record_dates())
 
 
 class Sweep(Strictly):
@@ -164,17 +243,30 @@ class Scenario(Strictly):
         return (date - self.start).days
 
     def parameters(self) -> dict[str, Number]:
-        """Every number a parameter path can name, in file order (an optional one only when given)."""
+        """Every number a parameter path can name, in file order (an optional one only when given).
+
+        A value that changes over time is its knots (`flows.X.rate.schedule.DATE`), not `flows.X.rate`.
+        """
         out: dict[str, Number] = {}
         for name, region in self.regions.items():
             out[f"regions.{name}.initial"] = region.initial
-        for flow in self.flows:
-            for field in flow.numeric:
-                if getattr(flow, field) is not None:
-                    out[flow.path(field)] = getattr(flow, field)
+        for path, value in self.flow_values().items():
+            if isinstance(value, Timeline):
+                out.update(zip(value.paths(path), (v for _, v in value.knots), strict=True))
+            else:
+                out[path] = value
         for name, bias in self.biases.items():
             out[f"biases.{name}"] = bias
         return out
+
+    def flow_values(self) -> dict[str, Number | Timeline]:
+        """Each flow's numbers by path (`flows.X.rate`), as given: what events set and scale."""
+        return {flow.path(field): getattr(flow, field) for flow in self.flows for field in flow.numeric
+                if getattr(flow, field) is not None}
+
+    def timelines(self) -> dict[str, Timeline]:
+        """The flow numbers that change over time, by path."""
+        return {k: v for k, v in self.flow_values().items() if isinstance(v, Timeline)}
 
     def primitives(self) -> list[Primitive]:
         """What the flows compile to, in file order (a split's delay of -1 is still its source's)."""
@@ -319,8 +411,10 @@ def reference_problems(s: Scenario, located: Located) -> Iterator[InputError]:
                 yield problem(located, ("flows", i, ref.field),
                               f"must name a recruitment flow ({', '.join(sources) or 'none defined'})")
     yield from _loss_problems(s, located, sources)
+    if span_ok:
+        yield from _timeline_problems(s, located)
     params = s.parameters()
-    yield from _event_problems(s, located, params, span_ok)
+    yield from _event_problems(s, located, span_ok)
     for key in (s.sweep.parameters if s.sweep else {}):
         if not paths.resolve(params, key)[0]:
             yield problem(located, ("sweep", "parameters", key),
@@ -333,11 +427,19 @@ def reference_problems(s: Scenario, located: Located) -> Iterator[InputError]:
                 yield problem(located, where, f"the label {ev.label()!r} of this shock is already a flow or "
                               "shock name; give the event a unique `name`", show_value=False)
             labels.add(ev.label())
+    counted = observable_counters(s)
     for i, obs in enumerate(s.inline_observations()):
+        if obs.flow is not None:
+            if obs.flow not in counted:
+                yield problem(located, ("observations", i, "flow"), unknown_counter_rule(obs.flow, counted))
+            if span_ok and not obs.within(s.start, s.end):
+                field, rule = period_outside(s, obs)
+                yield problem(located, ("observations", i, field), rule)
+            continue
         if obs.region not in s.regions:
             yield problem(located, ("observations", i, "region"),
                           f"unknown region; regions are {', '.join(s.regions)}")
-        if span_ok and not s.start <= obs.date <= s.end:
+        if span_ok and not obs.within(s.start, s.end):
             yield problem(located, ("observations", i, "date"), _outside(s))
     for i, field, text in observation_problems(s, s.inline_observations()):
         yield problem(located, ("observations", i, field), text)
@@ -374,7 +476,7 @@ def _loss_problems(s: Scenario, located: Located, sources: list[str]) -> Iterato
             if not isinstance(p, (Split, Exit)) or p.loss is None:
                 continue
             field = p.loss.rpartition(".")[2]
-            if bounds(getattr(flow, field))[1] > 0 and delays.get(p.flow, 1) == 0:
+            if span(getattr(flow, field))[1] > 0 and delays.get(p.flow, 1) == 0:
                 yield problem(located, ("flows", i, field), LOSS_NEEDS_DELAY)
             if lost_counter(p.flow) in names:
                 yield problem(located, ("flows", i, field), f"its losses are counted as {lost_counter(p.flow)!r}, "
@@ -391,29 +493,93 @@ def observation_rules(s: Scenario, observations: list[Observation]) -> tuple[int
 
 def observation_problems(s: Scenario, observations: list[Observation]) -> Iterator[tuple[int, str, str]]:
     """Each broken cross-row rule of these observations, row by row: (row index, field, rule)."""
-    regions: dict[str, str] = {}
+    subjects: dict[str, Observation] = {}
     for i, obs in enumerate(observations):
         if isinstance(obs.bias, str) and obs.bias not in s.biases:
             known = ", ".join(s.biases) or "none defined; add a top-level `biases:` section"
             yield i, "bias", f"unknown bias parameter; biases are {known}"
         if obs.group is not None:
-            first = regions.setdefault(obs.group, obs.region)
-            if first != obs.region:
-                yield i, "group", (f"rows of group {obs.group!r} must name one region; "
-                                   f"an earlier row names {first}")
+            first = subjects.setdefault(obs.group, obs)
+            if first.where != obs.where:
+                what = "one region" if not (first.is_flow or obs.is_flow) else "one region or one flow"
+                yield i, "group", (f"rows of group {obs.group!r} must name {what}; "
+                                   f"an earlier row names {first.where}")
+
+
+def observable_counters(s: Scenario) -> list[str]:
+    """What a flow observation may name: the rows of flows.csv (flows, `NAME_lost` rows, shock labels).
+
+    The same names and order as `engines.plan.counter_names`, without building the network
+    (which needs the flows' references to be right first).
+    """
+    lost = [lost_counter(f.name) for f in s.flows if _loses(f)]
+    return [*(f.name for f in s.flows), *lost, *(e.label() for e in s.events if e.shock)]
+
+
+def unknown_counter_rule(name: str, counted: list[str]) -> str:
+    """`unknown flow`, with a did-you-mean and the names a flow observation may use."""
+    import difflib
+
+    close = difflib.get_close_matches(name, counted, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown flow{hint} (flows.csv rows are {', '.join(counted) or 'none: the scenario has no flows'})"
+
+
+def period_outside(s: Scenario, obs: Observation) -> tuple[str, str]:
+    """(field, rule) for a flow observation whose period is not within the run."""
+    assert obs.from_ is not None
+    if obs.from_ < s.start or obs.from_ >= s.end:
+        return "from", f"must be within the run, {s.start.isoformat()} to {(s.end - dt.timedelta(days=1)).isoformat()}"
+    return "to", (f"must be before the end of the run ({s.end.isoformat()}): the period counts whole days, "
+                  "up to the midnight after `to`")
 
 
 def _outside(s: Scenario) -> str:
     return f"must be within the run, {s.start.isoformat()} to {s.end.isoformat()}"
 
 
-def _event_problems(s: Scenario, located: Located, params: dict[str, Number],
-                    span_ok: bool) -> Iterator[InputError]:
+def _timeline_problems(s: Scenario, located: Located) -> Iterator[InputError]:
+    """Every date of a value that changes over time lies within the run."""
+    for i, flow in enumerate(s.flows):
+        for field in flow.numeric:
+            value = getattr(flow, field)
+            if not isinstance(value, Timeline):
+                continue
+            written = _written(flow, field)
+            for date, _ in value.knots:
+                if s.start <= date <= s.end:
+                    continue
+                if value.shape == "table":
+                    yield problem(located, ("flows", i, written, "table"),
+                                  f"its row dated {date.isoformat()} is outside the run, "
+                                  f"{s.start.isoformat()} to {s.end.isoformat()}")
+                else:
+                    yield problem(located, ("flows", i, written, value.shape, _raw_key(located, i, written,
+                                                                                        value.shape, date)),
+                                  _outside(s), show_value=False)
+
+
+def _written(flow: kinds.FlowBase, field: str) -> str:
+    info = type(flow).model_fields[field]
+    return info.alias or field
+
+
+def _raw_key(located: Located, i: int, field: str, shape: str, date: dt.date) -> Any:
+    """The key a date is written as in the file (a date keeps its own position for the message)."""
+    try:
+        knots = located.data["flows"][i][field][shape]
+        return next(k for k in knots if str(k).strip() == date.isoformat())
+    except (KeyError, IndexError, TypeError, StopIteration):
+        return date.isoformat()
+
+
+def _event_problems(s: Scenario, located: Located, span_ok: bool) -> Iterator[InputError]:
     """Event dates in the run, paths that exist, and fractions that stay within 1 over time.
 
     A change found wrong is left out of the values later events build on.
     """
-    highs = {k: bounds(v)[1] for k, v in params.items()}
+    params = s.flow_values()  # events change a flow's number as a whole, a timeline's too
+    highs = {k: span(v)[1] for k, v in params.items()}
     sources = [f.name for f in s.flows if any(isinstance(p, Source) for p in f.compile())]
     no_delay = {name: delay == 0 for name, delay in _effective_delays(s, sources).items()}
     reported: set[str] = set()
@@ -430,7 +596,7 @@ def _event_problems(s: Scenario, located: Located, params: dict[str, Number],
         action = "set" if ev.set is not None else "scale"
         for key, value in changes.items():
             where = ("events", i, action, key)
-            if key not in params or key.startswith(("regions.", "biases.")):
+            if key not in params:
                 yield problem(located, where, paths.unknown_path_rule(key, params, flows_only=True),
                               show_value=False)
                 continue

@@ -1,6 +1,12 @@
 """Simulated populations against reported figures: rows of comparison.csv and a score.
 
-Everything here reads reports through the observation model (`model/obsmodel.py`):
+Everything here reads reports through the observation model (`model/obsmodel.py`).
+A report is of a stock (persons in a region at the start of a date) or of a flow
+(persons moved by a flow over the whole days `from`..`to`: the cumulative count at
+the midnight after `to` minus the one at the midnight starting `from`); the model
+reads both counts alike. In comparison.csv a stock row fills `date, region`, a flow
+row `flow, from, to`.
+
 - `sim_p05`..`sim_p95` and `p_in_range` describe the simulated count; `bias`
   is the mean bias of the report (it counts bias x the count), which the
   log score, tails and verdict apply.
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flowsim.engines.plan import counter_names
 from flowsim.model import obsmodel
 from flowsim.model.obsmodel import Measurement
 from flowsim.model.scenario import Observation, Scenario
@@ -34,8 +41,9 @@ from flowsim.model.scenario import Observation, Scenario
 if TYPE_CHECKING:
     import pyarrow as pa
 
-COLUMNS = ["scenario", "point", "date", "region", "source", "group", "obs_low", "obs_high", "obs_value", "sigma",
-           "bias", "sim_p05", "sim_p50", "sim_p95", "p_in_range", "log_score", "p_below", "p_above", "verdict"]
+COLUMNS = ["scenario", "point", "date", "region", "flow", "from", "to", "source", "group", "obs_low", "obs_high",
+           "obs_value", "sigma", "bias", "sim_p05", "sim_p50", "sim_p95", "p_in_range", "log_score", "p_below",
+           "p_above", "verdict"]
 TOLERANCE = obsmodel.TOLERANCE
 ALARM = 0.05
 """False-alarm rate of each side of the verdict's test, under the model."""
@@ -110,18 +118,38 @@ def score(rows: list[Row], group_scores: np.ndarray) -> Score:
 
 
 def observed(populations: np.ndarray, days: np.ndarray, scenario: Scenario,
-             observations: list[Observation]) -> np.ndarray:
-    """(observations, lanes): each observation's simulated population on its date."""
+             observations: list[Observation], moved: np.ndarray | None = None) -> np.ndarray:
+    """(observations, lanes): each observation's simulated count in every lane.
+
+    A stock: the population of its region at the midnight starting its date. A flow:
+    `moved` (records, counters, lanes, cumulative) at the midnight after `to` minus at
+    the midnight starting `from`; both are record days (`plan.record_days`).
+    """
+    if not observations:
+        return np.zeros((0, populations.shape[-1]))
     index = {int(d): k for k, d in enumerate(days)}
     regions = list(scenario.regions)
-    return np.stack([populations[index[scenario.day_of(o.date)], regions.index(o.region)] for o in observations]) \
-        if observations else np.zeros((0, populations.shape[-1]))
+    counters = list(counter_names(scenario)) if any(o.is_flow for o in observations) else []
+    out = []
+    for o in observations:
+        if o.flow is None:
+            assert o.date is not None
+            out.append(populations[index[scenario.day_of(o.date)], regions.index(str(o.region))])
+            continue
+        if moved is None:
+            raise ValueError("flow observations are compared with the persons moved; pass `moved`")
+        first, after = (index[scenario.day_of(d)] for d in o.record_dates())
+        c = counters.index(o.flow)
+        out.append(moved[after, c] - moved[first, c])
+    return np.stack(out)
 
 
 def compare(populations: np.ndarray, days: np.ndarray, scenario: Scenario, params: dict[str, np.ndarray],
-            observations: list[Observation], s: Settings) -> tuple[list[Row], np.ndarray]:
-    """Observations against all replicates of one point: populations (records, regions, replicates)."""
-    x = observed(populations, days, scenario, observations)
+            observations: list[Observation], s: Settings,
+            moved: np.ndarray | None = None) -> tuple[list[Row], np.ndarray]:
+    """Observations against all replicates of one point: populations (records, regions, replicates) and
+    the cumulative persons moved (records, counters, replicates), which flow observations need."""
+    x = observed(populations, days, scenario, observations, moved)
     ms = obsmodel.measurements(observations, s.tolerance)
     return assess(x, obsmodel.biases(ms, params, populations.shape[-1]), observations, s)
 
@@ -140,6 +168,9 @@ def table(name: str, points: list[int], rows: list[list[Row]]) -> pa.Table:
         "point": pa.array([p for p, _ in flat], pa.int64()),
         "date": pa.array([r.obs.date for _, r in flat], pa.date32()),
         "region": pa.array([r.obs.region for _, r in flat], pa.string()),
+        "flow": pa.array([r.obs.flow for _, r in flat], pa.string()),
+        "from": pa.array([r.obs.from_ for _, r in flat], pa.date32()),
+        "to": pa.array([r.obs.to for _, r in flat], pa.date32()),
         "source": pa.array([r.obs.source for _, r in flat], pa.string()),
         "group": pa.array([r.obs.group for _, r in flat], pa.string()),
         "obs_low": num([r.obs.low for _, r in flat], 3),

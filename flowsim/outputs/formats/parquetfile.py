@@ -25,6 +25,6 @@ def write(table: pa.Table, path: Path) -> None:
     # encode on a trajectories table (benchmarks/write_speed.py); text keeps its dictionary. Column
     # statistics (min/max per page) cost more than the encoding itself on tables of millions of rows.
     numbers = [f.name for f in table.schema if _numeric(f)]
-    pq.write_table(table, path, compression="zstd", write_statistics=table.num_rows < BIG,
+    pq.write_table(table, path, compression="zstd", write_statistics=table.num_rows < BIG, write_batch_size=65536,
                    use_dictionary=[n for n in table.column_names if n not in numbers] or False,
                    column_encoding=dict.fromkeys(numbers, "BYTE_STREAM_SPLIT") or None)
