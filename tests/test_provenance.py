@@ -87,23 +87,26 @@ def test_version_is_listed_in_help(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def scenario_with_inputs(folder: Path) -> Path:
-    """A scenario naming an observations file and two columns of one posterior file (and one of another)."""
+    """A scenario naming an observations file, a table, and two columns of one posterior file (and one of another)."""
     (folder / "obs.csv").write_text("date,region,value\n2015-01-10,a,900\n")
+    (folder / "share.csv").write_text("date,value\n2015-01-01,0.1\n2015-01-20,0.2\n")
     (folder / "post.csv").write_text("x,y,weight\n5,0.01,1\n10,0.02,3\n")
     (folder / "other.csv").write_text("z\n100\n200\n")
     post = {"posterior": {"file": "post.csv", "column": "x"}}
     data = scenario_dict(30, observations="obs.csv", flows=[
         {"name": "r", "kind": "recruitment", "to": "a", "rate": post},
         {"name": "t", "kind": "attrition", "region": "a", "rate": {"posterior": {"file": "post.csv", "column": "y"}}},
+        {"name": "d", "kind": "diversion", "of": "r", "to": "b", "fraction": {"table": "share.csv"}},
     ], events=[{"date": "2015-01-05", "set": {"flows.t.rate": {"posterior": {"file": "other.csv", "column": "z"}}}}])
     return write(folder, data)
 
 
-def test_input_files_are_the_observations_and_posterior_files(tmp_path: Path) -> None:
+def test_input_files_are_the_observations_tables_and_posterior_files(tmp_path: Path) -> None:
     path = scenario_with_inputs(tmp_path)
     scenario, _ = load_scenario(path)
     files = provenance.input_files(scenario, path.parent)
-    assert [p.resolve() for p in files] == [(tmp_path / n).resolve() for n in ("obs.csv", "post.csv", "other.csv")]
+    assert [p.resolve() for p in files] == [(tmp_path / n).resolve()
+                                            for n in ("obs.csv", "share.csv", "post.csv", "other.csv")]
     given = tmp_path / "given.csv"
     assert provenance.input_files(scenario, path.parent, observations=given)[0] == given  # --observations wins
 

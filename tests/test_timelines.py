@@ -193,3 +193,21 @@ def test_a_sweep_over_a_knot(tmp_path: Path) -> None:
     final = res.summary[(res.summary["region"] == "a") & (res.summary["day"] == DAYS)].sort_values("point")
     # mean 20 x 5 + 20 x knot: 100 and 2,100; the sd of a mean of 200 is at most sqrt(2100/200) ~ 3.2
     np.testing.assert_allclose(final["mean"].to_numpy(), [100, 2100], atol=4 * math.sqrt(2100 / 200))
+
+
+def test_calibrating_knots_of_a_schedule_and_a_table(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Knots are calibrated like any number; calibrated.yaml (in another folder) still finds the table."""
+    (tmp_path / "share.csv").write_text("date,value\n2015-01-01,0.1\n2015-01-21,0.5\n")
+    data = scenario_dict(DAYS, regions={"a": {"initial": 0}, "b": {"initial": 0}}, flows=[
+        {"name": "rec", "kind": "recruitment", "to": "a", "rate": {"schedule": {"2015-01-01": 5, "2015-01-21": 10}}},
+        {"name": "div", "kind": "diversion", "of": "rec", "to": "b", "fraction": {"table": "share.csv"}}],
+        observations=[{"date": "2015-02-10", "region": "a", "low": 150, "high": 250}])
+    out = tmp_path / "out"
+    result = cli("calibrate", write(tmp_path, data), "--param", "flows.rec.rate.schedule.2015-01-21=0:30",
+                 "--param", "flows.div.fraction.table.2015-01-21=0:1", "--draws", "1000", "--particles", "100",
+                 "--out", out)
+    assert result.exit_code == 0, result.output
+    calibrated = out / "test" / "calibrated.yaml"
+    assert "table: ../../share.csv" in calibrated.read_text()
+    result = cli("run", calibrated, "--replicates", "20", "--out", tmp_path / "again")
+    assert result.exit_code == 0, result.output

@@ -238,11 +238,13 @@ def calibrated_yaml(source: Path, s: Scenario, overrides: list[str], cal: Calibr
 
 
 def _repoint_posteriors(node: Any, base: Path, out_dir: Path) -> None:
-    """Posterior files the source scenario already names, made relative to the new file's folder."""
+    """Posterior and table files the source scenario already names, made relative to the new file's folder."""
     if isinstance(node, dict):
         ref = node.get("posterior")
         if isinstance(ref, dict) and isinstance(ref.get("file"), str):
             ref["file"] = os.path.relpath((base / ref["file"]).resolve(), out_dir.resolve())
+        if isinstance(node.get("table"), str):
+            node["table"] = os.path.relpath((base / node["table"].strip()).resolve(), out_dir.resolve())
         for value in node.values():
             _repoint_posteriors(value, base, out_dir)
     elif isinstance(node, list):

@@ -118,8 +118,9 @@ def input_files(scenario: Scenario, folder: Path, observations: Path | None = No
 
     `folder` is the scenario file's folder. The observations file is `observations` when
     given (the command line's --observations), else the scenario's `observations` when it
-    is a path (relative to `folder`). Then every posterior file named by a parameter, an
-    event's `set` or `scale`, or the sweep, once each (absolute, as read at validation).
+    is a path (relative to `folder`). Then every table of a value that changes over time,
+    and every posterior file named by a parameter, an event's `set` or `scale`, or the
+    sweep, once each (absolute, as read at validation).
     """
     from flowsim.model.distributions import Distribution
 
@@ -128,6 +129,7 @@ def input_files(scenario: Scenario, folder: Path, observations: Path | None = No
         out.append(Path(observations))
     elif isinstance(scenario.observations, str):
         out.append(Path(folder) / scenario.observations)
+    out += [Path(folder) / line.file for line in scenario.timelines().values() if line.shape == "table"]
     values: list[Any] = list(scenario.parameters().values())
     for event in scenario.events:
         values += [*(event.set or {}).values(), *(event.scale or {}).values()]
