@@ -46,7 +46,7 @@ from .test_transit_loss import poisson_checks, zscore, zvar
 Z = 4.0
 DAYS = 40
 EXTRA = [1, 5, 12, 19, 26, 33]
-ENGINES = [("step", 4000), ("event", 400)]
+ENGINES = [("leap", 4000), ("step", 4000), ("event", 400)]
 
 
 def day_values(knots: dict[int, float], linear: bool, days: int = DAYS) -> np.ndarray:

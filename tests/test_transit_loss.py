@@ -54,7 +54,7 @@ from .conftest import make, scenario_dict, write
 Z = 4.0
 DAYS = 40
 EXTRA = [5, 6, 8, 9, 10]  # around the first landings (D = 5 and D = 8)
-ENGINES = [("step", 4000), ("event", 400)]
+ENGINES = [("leap", 4000), ("step", 4000), ("event", 400)]
 
 
 def zscore(sample: np.ndarray, mean: float, sd: float) -> float:

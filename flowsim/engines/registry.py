@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from flowsim.engines.gillespie import EventEngine
+from flowsim.engines.leap import LeapEngine
 from flowsim.engines.plan import Plan
 from flowsim.engines.step import MeanFieldEngine, Outcome, StepEngine
 
@@ -17,5 +18,5 @@ class Engine(Protocol):
 
 
 ENGINES: dict[str, Callable[[Plan, np.random.Generator, Callable[[int], None] | None], Engine]] = {
-    "step": StepEngine, "event": EventEngine, "meanfield": MeanFieldEngine,
+    "leap": LeapEngine, "step": StepEngine, "event": EventEngine, "meanfield": MeanFieldEngine,
 }

@@ -1,0 +1,178 @@
+"""The leap engine against the daily step and the exact means, with long leaps.
+
+The leap engine samples the same model as the step engine (one day's law composed
+over the days between dates that matter), so on every case here the two must
+agree in distribution at every recorded date, in every region and flow count:
+
+- a two-sample Kolmogorov-Smirnov test per region and flow count at the end date,
+  failing below p = 1e-4 (conservative for discrete laws: false-failure rate at most
+  1e-4 per test);
+- z-tests (|z| < 4, false-failure rate 6.3e-5 each) of the difference of means at every
+  recorded date (regions and flow counts), and of the difference of the means of the
+  products of the two regions and of a region and a flow count at the end (with equal
+  means, equal covariances);
+- z-tests of the leap's mean against the mean-field engine's exact expectation, lane by
+  lane (the same seed draws the same per-lane parameters in both): the mean over lanes of
+  x - E[x | the lane's parameters], divided by its sample standard error.
+
+The cases leap over 100-day intervals with delays shorter (3) and longer (120) than
+a leap, losses in transit, several exits from one region, per-lane rates
+(distributions), events (set, scale, shock) and schedule knots between records.
+The 6 cases have 2 to 3 regions, 1 to 5 counters and 5 record days (0, 100, 200, 300,
+365): the distribution test makes 232 checks (counted by `test_checks_are_counted`),
+the exact-mean test 185 (one per region or counter and record day; those fixed by
+construction, such as day 0, cannot fail). By the union bound a correct engine fails
+this file with probability at most 232 x 1e-4 + 185 x 6.3e-5 = 3.5%, in practice far
+less: the KS tests are conservative, most distribution checks are z-tests (6.3e-5),
+and checks of one run are positively correlated.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from flowsim.engines.leap import leaps
+from flowsim.experiments.executor import simulate
+from flowsim.model.scenario import Scenario
+
+from .conftest import make, scenario_dict, write
+
+Z = 4.0
+KS_ALPHA = 1e-4
+DAYS = 365
+N = 3000
+
+CASES: dict[str, dict[str, Any]] = {
+    "immigration-death": dict(regions={"a": {"initial": 500}, "b": {"initial": 0}}, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": 12},
+        {"name": "killed", "kind": "attrition", "region": "a", "rate": 0.004},
+        {"name": "deserted", "kind": "attrition", "region": "a", "rate": 0.006}]),
+    "short-and-long-delays": dict(regions={"a": {"initial": 400}, "b": {"initial": 50}, "c": {"initial": 0}}, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": 20, "delay": 3},
+        {"name": "div", "kind": "diversion", "of": "r", "to": "b", "fraction": 0.3, "delay": 120, "loss": 0.2},
+        {"name": "div2", "kind": "diversion", "of": "r", "to": "c", "fraction": 0.1},
+        {"name": "da", "kind": "attrition", "region": "a", "rate": 0.01},
+        {"name": "db", "kind": "attrition", "region": "b", "rate": 0.02}]),
+    "per-lane-rates": dict(regions={"a": {"initial": {"uniform": [200, 600]}}, "b": {"initial": 10}}, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": {"uniform": [5, 25]}},
+        {"name": "div", "kind": "diversion", "of": "r", "to": "b", "fraction": {"uniform": [0, 0.5]}, "delay": 10},
+        {"name": "da", "kind": "attrition", "region": "a", "rate": {"lognormal": [-5, 0.5]}},
+        {"name": "db", "kind": "attrition", "region": "b", "rate": 0.01}]),
+    "events-inside": dict(regions={"a": {"initial": 300}, "b": {"initial": 0}}, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": 15},
+        {"name": "div", "kind": "diversion", "of": "r", "to": "b", "fraction": 0.2, "delay": 30, "loss": 0.1},
+        {"name": "d", "kind": "attrition", "region": "a", "rate": 0.01}], events=[
+        {"date": "2015-02-20", "scale": {"flows.r.rate": 2}},
+        {"date": "2015-04-15", "shock": {"region": "a", "remove": 0.25}},
+        {"date": "2015-06-07", "set": {"flows.div.loss": 0.6}},
+        {"date": "2015-09-01", "shock": {"region": "b", "count": 50}},
+        {"date": "2015-10-11", "set": {"flows.d.rate": 0.03}}]),
+    "schedules": dict(regions={"a": {"initial": 300}, "b": {"initial": 0}}, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a",
+         "rate": {"schedule": {"2015-01-01": 30, "2015-03-15": {"uniform": [5, 10]}, "2015-08-01": 20}}},
+        {"name": "div", "kind": "diversion", "of": "r", "to": "b",
+         "fraction": {"linear": {"2015-02-01": 0.1, "2015-05-01": 0.5}}, "delay": 7},
+        {"name": "d", "kind": "attrition", "region": "a", "rate": {"schedule": {"2015-01-01": 0.01,
+                                                                               "2015-07-01": 0.03}}}]),
+    "no-exits": dict(regions={"a": {"initial": 0}, "b": {"initial": 0}}, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": 3},
+        {"name": "div", "kind": "diversion", "of": "r", "to": "b", "fraction": 0.5, "delay": 200}]),
+}
+
+
+def scenario(name: str) -> Scenario:
+    return make(DAYS, report_every=100, **CASES[name])
+
+
+def z_two(a: np.ndarray, b: np.ndarray) -> float:
+    se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    diff = float(a.mean() - b.mean())
+    return 0.0 if se == 0 and diff == 0 else diff / se
+
+
+def series(sim: Any) -> dict[str, np.ndarray]:
+    """Every region and flow count, (records, lanes)."""
+    out = {f"pop {r}": sim.populations[:, i].astype(float) for i, r in enumerate(sim.scenario.regions)}
+    out |= {f"moved {c}": sim.moved[:, i].astype(float) for i, c in enumerate(sim.counters)}
+    return out
+
+
+CHECKS: list[int] = []
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_leap_and_step_agree_in_distribution(name: str) -> None:
+    s = scenario(name)
+    assert leaps(s.network())
+    leap, step = simulate(s, replicates=N, engine="leap", seed=1), simulate(s, replicates=N, engine="step", seed=2)
+    assert list(leap.days) == list(step.days) and leap.days[-1] == DAYS
+    checks = 0
+    a_all, b_all = series(leap), series(step)
+    for key in a_all:
+        a, b = a_all[key], b_all[key]
+        for k in range(len(leap.days)):
+            assert abs(z_two(a[k], b[k])) < Z, (key, int(leap.days[k]), z_two(a[k], b[k]))
+            checks += 1
+        if a[-1].std() > 0 or b[-1].std() > 0:
+            assert stats.ks_2samp(a[-1], b[-1]).pvalue > KS_ALPHA, key
+            checks += 1
+    first, second = (f"pop {r}" for r in list(s.regions)[:2])
+    flow = f"moved {leap.counters[-1]}"
+    for x, y in ((first, second), (first, flow)):
+        assert abs(z_two(a_all[x][-1] * a_all[y][-1], b_all[x][-1] * b_all[y][-1])) < Z, (x, y)
+        checks += 1
+    np.testing.assert_array_equal(leap.in_transit >= 0, True)
+    CHECKS.append(checks)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_leap_mean_is_the_exact_mean_lane_by_lane(name: str) -> None:
+    s = scenario(name)
+    leap = simulate(s, replicates=N, engine="leap", seed=3)
+    exact = simulate(s, replicates=N, engine="meanfield", seed=3)
+    for key, x in series(leap).items():
+        mu = series(exact)[key]
+        for k in range(len(leap.days)):
+            d = x[k] - mu[k]
+            sd = float(d.std(ddof=1))
+            z = 0.0 if sd == 0 and abs(float(d.mean())) < 1e-9 else float(d.mean()) / (sd / math.sqrt(d.size))
+            assert abs(z) < Z, (key, int(leap.days[k]), z)
+
+
+def test_persons_are_conserved_over_leaps() -> None:
+    s = scenario("events-inside")
+    sim = simulate(s, replicates=200, engine="leap", seed=4)
+    idx = {c: i for i, c in enumerate(sim.counters)}
+    m = sim.moved[-1]
+    recruited, gone = m[idx["r"]], m[idx["d"]] + m[idx["div_lost"]] + m[idx["shock_a_2015-04-15"]] \
+        + m[idx["shock_b_2015-09-01"]]
+    np.testing.assert_array_equal(sim.populations[0].sum(axis=0) + recruited,
+                                  sim.populations[-1].sum(axis=0) + sim.in_transit + gone)
+
+
+def test_transfers_step_daily_with_one_note(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    import flowsim
+
+    data = scenario_dict(30, regions={"a": {"initial": 100}, "b": {"initial": 0}}, flows=[
+        {"name": "ab", "kind": "transfer", "from": "a", "to": "b", "rate": 0.1}])
+    s = make(30, **{k: data[k] for k in ("regions", "flows")})
+    assert not leaps(s.network())
+    leap = simulate(s, replicates=50, engine="leap", seed=5)
+    step = simulate(s, replicates=50, engine="step", seed=5)
+    np.testing.assert_array_equal(leap.populations, step.populations)  # the same draws: it is the step engine
+    with caplog.at_level("WARNING", logger="flowsim"):
+        flowsim.run(write(tmp_path, data), replicates=10, engine="leap")
+    notes = [r.getMessage() for r in caplog.records if "steps day by day" in r.getMessage()]
+    assert len(notes) == 1 and "ab" in notes[0], notes
+
+
+def test_checks_are_counted() -> None:
+    """The docstring's count of checks of the distribution test (when it ran in this session)."""
+    if len(CHECKS) == len(CASES):
+        assert sum(CHECKS) == 232, sum(CHECKS)
