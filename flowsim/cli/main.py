@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -29,20 +29,36 @@ from rich.table import Table
 from rich.text import Text
 
 from flowsim import __version__, logs
-from flowsim.cli import tables
+from flowsim.cli.lazy import lazy, skip_pandas_probe
 from flowsim.cli.signals import INTERRUPTED
-from flowsim.experiments import calibrate as calibration
-from flowsim.experiments import executor, runs
-from flowsim.experiments import paired as pairing
-from flowsim.experiments import sensitivity as sens
-from flowsim.experiments.design import METHODS
-from flowsim.experiments.job import Job
+from flowsim.model.defaults import TOLERANCE
 from flowsim.model.errors import NO_VALUE, InputError, Origin
-from flowsim.model.scenario import Scenario, scenario_errors
-from flowsim.outputs import formats, provenance
-from flowsim.outputs.compare import TOLERANCE, Settings
-from flowsim.outputs.plot import plot_folder, result_folders
-from flowsim.outputs.staging import Staged
+
+if TYPE_CHECKING:
+    from flowsim.cli import tables
+    from flowsim.experiments import calibrate as calibration
+    from flowsim.experiments import design, executor, runs
+    from flowsim.experiments import paired as pairing
+    from flowsim.experiments import sensitivity as sens
+    from flowsim.experiments.job import Job
+    from flowsim.model import scenario as scenario_model
+    from flowsim.outputs import compare as comparing
+    from flowsim.outputs import formats, provenance, staging
+    from flowsim.outputs import plot as plots
+else:  # loaded on first use, so that `flowsim --help` imports neither numpy nor the model
+    calibration = lazy("flowsim.experiments.calibrate")
+    design = lazy("flowsim.experiments.design")
+    executor = lazy("flowsim.experiments.executor")
+    runs = lazy("flowsim.experiments.runs")
+    pairing = lazy("flowsim.experiments.paired")
+    sens = lazy("flowsim.experiments.sensitivity")
+    scenario_model = lazy("flowsim.model.scenario")
+    comparing = lazy("flowsim.outputs.compare")
+    formats = lazy("flowsim.outputs.formats")
+    plots = lazy("flowsim.outputs.plot")
+    provenance = lazy("flowsim.outputs.provenance")
+    staging = lazy("flowsim.outputs.staging")
+    tables = lazy("flowsim.cli.tables")
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
@@ -82,6 +98,7 @@ def user_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        skip_pandas_probe()
         try:
             return fn(*args, **kwargs)
         except InputError as exc:
@@ -185,7 +202,7 @@ def compare(
 ) -> None:
     """Run scenarios and compare them with reported figures; write comparison.csv; rank them."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories, fmt=fmt)
-    opts.comparison = Settings(tolerance)
+    opts.comparison = comparing.Settings(tolerance)
     loaded = (runs.load_paired if paired else runs.load_all)(scenarios, opts, observations)
     for item in loaded:
         if not item.observations and not paired:  # paired differences need no reported figures
@@ -242,12 +259,13 @@ def sweep_command(
     fmt: Format = "csv",
 ) -> None:
     """Sweep parameters: every point x replicate is a lane; writes points.csv and the usual files."""
-    if method is not None and method not in METHODS:
-        raise InputError(Origin("command line --method"), "method", method, f"must be one of: {', '.join(METHODS)}")
+    if method is not None and method not in design.METHODS:
+        raise InputError(Origin("command line --method"), "method", method,
+                         f"must be one of: {', '.join(design.METHODS)}")
     if engine != "step":
         raise InputError(Origin("command line --engine"), "engine", engine, "sweeps run on the step engine only")
     opts = _options(replicates, seed, sets, out_dir, workers, engine, fmt=fmt)
-    opts.comparison = Settings(tolerance)
+    opts.comparison = comparing.Settings(tolerance)
     item = runs.load(scenario, opts, observations)
     req = runs.SweepRequest(list(params or []), method, samples, scheduler, resume)
     job = runs.plan_sweep(item, opts, req)
@@ -291,7 +309,7 @@ def calibrate(
 ) -> None:
     """Posterior of the parameters given the reported figures (sequential Monte Carlo); model comparison."""
     opts = _options(None, seed, sets, out_dir, workers, "step", fmt=fmt)
-    opts.comparison = Settings(tolerance)
+    opts.comparison = comparing.Settings(tolerance)
     calibration.check_budget(draws, particles, replicates)
     loaded = runs.load_all(scenarios, opts, observations)
     several = len(loaded) > 1
@@ -371,7 +389,7 @@ def _model_table(evidence: list[tuple[str, float, float]], out_dir: Path) -> Non
         rows.append([name, f"{logz:.6f}", f"{se:.6f}", f"{p:.6f}", f"{pse:.6f}"])
     table.caption = "± one Monte Carlo standard error, from the spread of independent SMC islands"
     out.print(table)
-    with Staged(out_dir) as staged:
+    with staging.Staged(out_dir) as staged:
         staged.csv("model-comparison.csv", ["scenario", "log_evidence", "log_evidence_se", "probability",
                                             "probability_se"], rows)
         staged.commit()
@@ -484,8 +502,8 @@ class RateColumn(ProgressColumn):
 @user_errors
 def plot(results_dir: Annotated[Path, typer.Argument(help="A results/<name> folder, or results/.")]) -> None:
     """Draw plot.png (fan chart with reported figures) in each result folder."""
-    for folder in result_folders(results_dir):
-        out.print(f"wrote {plot_folder(folder)}", highlight=False)
+    for folder in plots.result_folders(results_dir):
+        out.print(f"wrote {plots.plot_folder(folder)}", highlight=False)
 
 
 def _run(item: runs.Loaded, opts: runs.RunOptions, plot: bool) -> runs.Written:
@@ -497,7 +515,7 @@ def _run(item: runs.Loaded, opts: runs.RunOptions, plot: bool) -> runs.Written:
 
         done = runs.run(item, opts, advance)
     if plot:
-        out.print(f"wrote {plot_folder(done.folder)}", highlight=False)
+        out.print(f"wrote {plots.plot_folder(done.folder)}", highlight=False)
     return done
 
 
@@ -514,7 +532,7 @@ def validate(scenarios: Scenarios, sets: Sets = None) -> None:
             item = runs.load(path, opts)
         except InputError as exc:
             # the scenario's own mistakes, all of them; else (observation files, sweep) the one found
-            errors = scenario_errors(path, opts.overrides) or [exc]
+            errors = scenario_model.scenario_errors(path, opts.overrides) or [exc]
             for error in errors[:MAX_LISTED]:
                 err.print(f"error: {error.message}", markup=False, highlight=False)
             if len(errors) > MAX_LISTED:
@@ -541,7 +559,7 @@ def _count(n: int, noun: str) -> str:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editor completion and checks)."""
-    print(json.dumps(Scenario.model_json_schema(by_alias=True), indent=2))
+    print(json.dumps(scenario_model.Scenario.model_json_schema(by_alias=True), indent=2))
 
 
 def _progress() -> Progress:

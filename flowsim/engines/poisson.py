@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import pdtr
 
 TABLE_MAX_RATE = 5000.0
 SMALL_RATE = 1.0
@@ -28,6 +27,8 @@ class Poisson:
         self.cdf: np.ndarray | None = None
         first = float(lam[0]) if lam.size else 0.0
         if not self.zero and lam.size and np.all(lam == first) and first <= TABLE_MAX_RATE:
+            from scipy.special import pdtr  # here, not at import: only a lane-constant rate needs it
+
             top = int(first + 12 * math.sqrt(first) + 30)
             self.cdf = np.append(pdtr(np.arange(top), first), 2.0)
             size = 4 * top

@@ -1,6 +1,8 @@
 """The observation model: how a reported figure relates to the true count N.
 
-One home for it, used by `compare`, sweep scores and `calibrate` alike.
+One home for it, used by `compare`, sweep scores and `calibrate` alike. N is a
+stock (persons in a region on a date) or a flow count (persons a flow moved over
+a period, `outputs/compare.observed`); the model reads both alike.
 
 - A range [low, high] is the reporter's 90% interval: the report's centre
   c = sqrt(low * high) is a noisy measurement, log c ~ Normal(log(b N), sigma^2)
@@ -32,13 +34,14 @@ from typing import Literal
 
 import numpy as np
 
+from flowsim.model.defaults import TOLERANCE
 from flowsim.model.scenario import Observation
+
+__all__ = ["TOLERANCE"]  # re-exported: the model's default, defined where the command line can read it cheaply
 
 Z90 = 1.6448536269514722
 """Standard normal 95% quantile: a 90% interval spans 2 * Z90 standard deviations."""
 HALF_PERSON = 0.5
-TOLERANCE = 0.25
-"""Default 90% half-width of a point value, as a share ('about 5,000' = 3,750-6,250 at 90%)."""
 
 Kind = Literal["interval", "upper", "lower"]
 
@@ -101,8 +104,8 @@ def _log_count(x: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 def loglik(x: np.ndarray, ms: list[Measurement], bias: np.ndarray) -> np.ndarray:
     """(observations, lanes) log-likelihood of each report given each trajectory's count x."""
-    from scipy.special import log_ndtr
-
+    if any(m.kind != "interval" for m in ms):
+        from scipy.special import log_ndtr  # only censored reports need it (and scipy is slow to import)
     out = np.empty(x.shape, dtype=float)
     for i, m in enumerate(ms):
         z = (m.log_figure - _log_count(x[i].astype(float), bias[i])) / m.sigma

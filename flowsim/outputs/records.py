@@ -117,7 +117,7 @@ def _stats_table(columns: list[str], name: str, points: Sequence[int], start: dt
     flat = _round(stats.reshape(-1, stats.shape[-1]))
     scenario, point, date, day, label = columns[:5]
     cols = {scenario: pa.array([name] * len(p), pa.string()), point: p, date: dates(start, days)[k],
-            day: days[k].astype(np.int64), label: np.asarray(labels, dtype=object)[r]}
+            day: days[k].astype(np.int64), label: pa.array(list(labels), pa.string()).take(r)}
     cols.update({c: flat[:, i] for i, c in enumerate(columns[5:])})
     return pa.table(cols)
 
