@@ -1,4 +1,4 @@
-"""The leap engine against the daily step and the exact means, with long leaps.
+"""The leap engine against the daily step and the exact means, with long leaps and transfers.
 
 The leap engine samples the same model as the step engine (one day's law composed
 over the days between dates that matter), so on every case here the two must
@@ -17,31 +17,32 @@ agree in distribution at every recorded date, in every region and flow count:
 
 The cases leap over 100-day intervals with delays shorter (3) and longer (120) than
 a leap, losses in transit, several exits from one region, per-lane rates
-(distributions), events (set, scale, shock) and schedule knots between records.
-The 6 cases have 2 to 3 regions, 1 to 5 counters and 5 record days (0, 100, 200, 300,
-365): the distribution test makes 232 checks (counted by `test_checks_are_counted`),
-the exact-mean test 185 (one per region or counter and record day; those fixed by
+(distributions), events (set, scale, shock) and schedule knots between records, and
+transfers (delayed, undelayed, in a cycle a -> b -> a), where a leap is at most the
+shortest transfer delay + 1 days.
+
+The 8 cases have 2 to 3 regions, 1 to 8 counters and 5 record days (0, 100, 200, 300,
+365): the distribution test makes 332 checks (counted by `test_checks_are_counted`),
+the exact-mean test 265 (one per region or counter and record day; those fixed by
 construction, such as day 0, cannot fail). By the union bound a correct engine fails
-this file with probability at most 232 x 1e-4 + 185 x 6.3e-5 = 3.5%, in practice far
-less: the KS tests are conservative, most distribution checks are z-tests (6.3e-5),
-and checks of one run are positively correlated.
+this file with probability at most 51 x 1e-4 + (281 + 265) x 6.3e-5 = 3.9% (51 of the
+332 are KS tests, at most 1e-4 each; the rest are z-tests, 6.3e-5 each), in practice
+less: checks of one run are positively correlated.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from flowsim.engines.leap import leaps
 from flowsim.experiments.executor import simulate
 from flowsim.model.scenario import Scenario
 
-from .conftest import make, scenario_dict, write
+from .conftest import make
 
 Z = 4.0
 KS_ALPHA = 1e-4
@@ -80,6 +81,19 @@ CASES: dict[str, dict[str, Any]] = {
          "fraction": {"linear": {"2015-02-01": 0.1, "2015-05-01": 0.5}}, "delay": 7},
         {"name": "d", "kind": "attrition", "region": "a", "rate": {"schedule": {"2015-01-01": 0.01,
                                                                                "2015-07-01": 0.03}}}]),
+    "transfers": dict(regions={"a": {"initial": 800}, "b": {"initial": 100}, "c": {"initial": 0}}, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": {"uniform": [5, 15]}},
+        {"name": "ab", "kind": "transfer", "from": "a", "to": "b", "rate": 0.01, "delay": 3, "loss": 0.2},
+        {"name": "ba", "kind": "transfer", "from": "b", "to": "a", "rate": 0.02, "delay": 5},
+        {"name": "bc", "kind": "transfer", "from": "b", "to": "c", "rate": {"uniform": [0.005, 0.02]}, "delay": 30},
+        {"name": "div", "kind": "diversion", "of": "r", "to": "b", "fraction": 0.2, "delay": 2},
+        {"name": "da", "kind": "attrition", "region": "a", "rate": 0.003},
+        {"name": "db", "kind": "attrition", "region": "b", "rate": 0.004}], events=[
+        {"date": "2015-05-01", "scale": {"flows.ab.rate": 3}}]),
+    "transfer-no-delay": dict(regions={"a": {"initial": 500}, "b": {"initial": 0}}, flows=[
+        {"name": "ab", "kind": "transfer", "from": "a", "to": "b", "rate": 0.01},
+        {"name": "ba", "kind": "transfer", "from": "b", "to": "a", "rate": 0.03},
+        {"name": "r", "kind": "recruitment", "to": "b", "rate": 2}]),
     "no-exits": dict(regions={"a": {"initial": 0}, "b": {"initial": 0}}, flows=[
         {"name": "r", "kind": "recruitment", "to": "a", "rate": 3},
         {"name": "div", "kind": "diversion", "of": "r", "to": "b", "fraction": 0.5, "delay": 200}]),
@@ -104,12 +118,13 @@ def series(sim: Any) -> dict[str, np.ndarray]:
 
 
 CHECKS: list[int] = []
+KS: list[str] = []
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_leap_and_step_agree_in_distribution(name: str) -> None:
     s = scenario(name)
-    assert leaps(s.network())
+
     leap, step = simulate(s, replicates=N, engine="leap", seed=1), simulate(s, replicates=N, engine="step", seed=2)
     assert list(leap.days) == list(step.days) and leap.days[-1] == DAYS
     checks = 0
@@ -122,6 +137,7 @@ def test_leap_and_step_agree_in_distribution(name: str) -> None:
         if a[-1].std() > 0 or b[-1].std() > 0:
             assert stats.ks_2samp(a[-1], b[-1]).pvalue > KS_ALPHA, key
             checks += 1
+            KS.append(key)
     first, second = (f"pop {r}" for r in list(s.regions)[:2])
     flow = f"moved {leap.counters[-1]}"
     for x, y in ((first, second), (first, flow)):
@@ -156,23 +172,17 @@ def test_persons_are_conserved_over_leaps() -> None:
                                   sim.populations[-1].sum(axis=0) + sim.in_transit + gone)
 
 
-def test_transfers_step_daily_with_one_note(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
-    import flowsim
+def test_a_leap_is_never_longer_than_the_shortest_transfer_delay_plus_one() -> None:
+    from flowsim.engines.leap import LeapEngine
+    from flowsim.engines.plan import make_plan
 
-    data = scenario_dict(30, regions={"a": {"initial": 100}, "b": {"initial": 0}}, flows=[
-        {"name": "ab", "kind": "transfer", "from": "a", "to": "b", "rate": 0.1}])
-    s = make(30, **{k: data[k] for k in ("regions", "flows")})
-    assert not leaps(s.network())
-    leap = simulate(s, replicates=50, engine="leap", seed=5)
-    step = simulate(s, replicates=50, engine="step", seed=5)
-    np.testing.assert_array_equal(leap.populations, step.populations)  # the same draws: it is the step engine
-    with caplog.at_level("WARNING", logger="flowsim"):
-        flowsim.run(write(tmp_path, data), replicates=10, engine="leap")
-    notes = [r.getMessage() for r in caplog.records if "steps day by day" in r.getMessage()]
-    assert len(notes) == 1 and "ab" in notes[0], notes
+    s = scenario("transfers")
+    engine = LeapEngine(make_plan(s, np.random.default_rng(0), 4), np.random.default_rng(1))
+    stops = engine._stops()
+    assert max(np.diff(stops)) == 4 and {0, 100, 200, 300, 365} <= set(stops)
 
 
 def test_checks_are_counted() -> None:
     """The docstring's count of checks of the distribution test (when it ran in this session)."""
     if len(CHECKS) == len(CASES):
-        assert sum(CHECKS) == 232, sum(CHECKS)
+        assert (sum(CHECKS), len(KS)) == (332, 51), (sum(CHECKS), len(KS))

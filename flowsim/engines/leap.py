@@ -2,28 +2,32 @@
 
 Every flow is linear, so between two midnights where nothing changes (no dated
 event, schedule knot or record in between) the state at the later one has a known
-exact law, the law of the daily steps composed (see step.py for one day):
+exact law, the law of the daily steps composed (see step.py for one day). Per
+region with exit hazards h_1..h_J per day (H = sum), over a leap of k days:
 
-- a resident of a region with exit hazards h_1..h_J per day (H = sum) is still there
-  after k days with probability e^(-Hk), else left by exit j with share h_j / H: the
-  residents split multinomially;
-- arrivals of a Poisson stream of rate lam per day during those k days number
-  Poisson(lam k), each arriving at a uniform time; one is still there at the end with
-  probability (1 - e^(-Hk)) / (Hk) (the daily (1 - e^(-H)) / H, then whole days,
-  averaged over the k days), else left by exit j with share h_j / H;
-- a delayed stream (delay D) sets out at Poisson(lam) a day; who sets out on day d lands
-  at the midnight starting day d + 1 + D. Those landing before the leap's end are drawn
-  as one Poisson count, each lost in transit with the stream's `loss`, and a lander
-  survives the whole days from its landing to the end (averaged over the landing days
-  when drawn together); those landing later are drawn day by day, as cohorts that
-  land at their own midnight (or inside a later leap, surviving from their landing);
-- flow counts: each stream's count is its departures (or arrivals), each exit's its
-  leavers, the lost are counted at landing: per recorded interval they are exact.
+- a resident is still there at the end with probability e^(-Hk); else it left on
+  day d (0..k-1) with probability e^(-Hd) (1 - e^(-H)), by exit j with share h_j / H
+  (the exit and the day are independent);
+- a Poisson stream of lam a day brings Poisson(lam k) arrivals at uniform times; one
+  is still there at the end with probability (1 - e^(-Hk)) / (Hk) (the daily
+  (1 - e^(-H)) / H, then whole days, averaged over the k days), else it left on day d
+  with probability ((1 - g) + g (1 - e^(-Hd))) / k, g = (1 - e^(-H)) / H;
+- a delayed stream (delay D) sets out at Poisson(lam) a day; who sets out on day d
+  lands at the midnight starting day d + 1 + D. Those landing before the leap's end
+  are drawn as one Poisson count (each lost in transit with the stream's `loss`), each
+  then present from a landing midnight spread evenly over their landing days; those
+  landing later are drawn day by day as cohorts that land at their own midnight;
+- a cohort landing at a midnight m inside a leap is present from m on.
 
-A transfer moves persons between regions, who may move again within the leap, so
-its counts are not a function of where persons end: scenarios with transfers step
-daily (the step engine), and flowsim says so once. Dated actions fire at their
-midnight through SimPy as in the step engine, before that midnight's landings.
+Each group of persons is thinned once (a binomial for who stays) and its leavers
+split among the exits. Who leaves by an exit to the outside needs no day. Who leaves
+by a transfer lands D days after the day it left, so its leavers are spread over the
+days by one multinomial draw and travel as cohorts. A leap is never longer than
+D + 1 days for the shortest transfer delay D: nobody who transfers lands within the
+leap it left in, so nobody moves twice in a leap, and every flow count (departures,
+arrivals, leavers; the lost at landing) is exact per recorded interval. Dated actions
+fire at their midnight through SimPy, as in the step engine, before that midnight's
+landings.
 """
 
 from __future__ import annotations
@@ -37,21 +41,18 @@ import simpy
 
 from flowsim.engines.plan import Plan
 from flowsim.engines.step import Outcome, Progress, StepEngine
-from flowsim.model.network import Network, lost_counter
+from flowsim.model.network import Exit, Network, lost_counter
 
 
-def leaps(network: Network) -> bool:
-    """Whether the leap engine can leap this network (no transfers), or steps it day by day."""
-    return all(e.to is None for e in network.exits)
-
-
-def transfers(network: Network) -> list[str]:
-    return [e.flow for e in network.exits if e.to is not None]
+def longest_leap(network: Network, days: int) -> int:
+    """Days a leap may span: D + 1 for the shortest transfer delay D (a landing never falls inside)."""
+    delays = [e.delay for e in network.exits if e.to is not None]
+    return min(delays) + 1 if delays else max(days, 1)
 
 
 @dataclass
 class Cohort:
-    """Persons who set out on one day on one delayed stream, landing together."""
+    """Persons who set out on one day on one delayed route, landing together."""
 
     region: int
     count: np.ndarray
@@ -63,14 +64,23 @@ class Cohort:
     """Share lost in transit, the one in force when they set out."""
 
 
+@dataclass
+class Group:
+    """Persons in one region during a leap who share a law: `stay` is P(there at the end); `days`
+    (lanes, k) is P(left on day d), or None where no exit needs the day."""
+
+    count: np.ndarray
+    stay: np.ndarray
+    days: np.ndarray | None
+
+
 class LeapEngine(StepEngine):
     def __init__(self, plan: Plan, rng: np.random.Generator, progress: Progress | None = None):
         super().__init__(plan, rng, progress)
         self.landing: dict[int, list[Cohort]] = {}
+        self.longest = longest_leap(plan.network, plan.days)
 
     def run(self) -> Outcome:
-        if not leaps(self.plan.network):
-            return super().run()
         env = simpy.Environment()
         for dated in self.plan.actions:
             env.process(self._dated(env, dated))
@@ -82,10 +92,22 @@ class LeapEngine(StepEngine):
         env.run(until=clock)
         return Outcome(pops, moved, self.in_transit.copy())
 
+    def _stops(self) -> list[int]:
+        """The midnights that matter (start, end, records, dated actions), no further apart than allowed."""
+        days = self.plan.days
+        marks = sorted({0, days, *(int(d) for d in self.plan.record_days),
+                        *(a.day for a in self.plan.actions if 0 < a.day < days)})
+        stops = [0]
+        for mark in marks[1:]:
+            while mark - stops[-1] > self.longest:
+                stops.append(stops[-1] + self.longest)
+            stops.append(mark)
+        return stops
+
     def _leaps(self, env: simpy.Environment, pops: np.ndarray, moved: np.ndarray) -> Generator[Any]:
         yield env.timeout(0)  # dated actions of the first midnight go first
-        days, records = self.plan.days, self.plan.record_days
-        stops = sorted({0, days, *(int(d) for d in records), *(a.day for a in self.plan.actions if 0 < a.day < days)})
+        records = self.plan.record_days
+        stops = self._stops()
         k = 0
         for now, then in zip(stops, [*stops[1:], None], strict=True):
             for cohort in self.landing.pop(now, []):  # after the midnight's actions, as in the step engine
@@ -110,73 +132,83 @@ class LeapEngine(StepEngine):
         self.moved[cohort.lost] += gone
         return cohort.count - gone
 
+    # ---- one leap
+
     def _leap(self, start: int, end: int) -> None:
         """From midnight `start` to midnight `end`, nothing changing in between."""
         net, unit, k = self.plan.network, self.plan.unit_days, end - start
-        hazards = {r: [(self._index[e.flow], self.params[e.rate] / unit) for e in net.exits if e.region == r]
-                   for r in self.regions}
-        total = {r: sum((h for _, h in hs), np.zeros(self.plan.lanes)) for r, hs in hazards.items()}
-        leaving = np.zeros_like(self.pop)
-        staying = np.zeros_like(self.pop)
-        for r, region in enumerate(self.regions):  # residents
-            stay = self.rng.binomial(self.pop[r], np.exp(-total[region] * k)) if hazards[region] else self.pop[r]
-            leaving[r] += self.pop[r] - stay
-            staying[r] += stay
+        exits = {r: [e for e in net.exits if e.region == r] for r in self.regions}
+        hazard = {r: sum((self.params[e.rate] / unit for e in mine), np.zeros(self.plan.lanes))
+                  for r, mine in exits.items()}
+        dated = {r: any(e.to is not None for e in mine) for r, mine in exits.items()}
+        groups: dict[str, list[Group]] = {r: [] for r in self.regions}
+        for r, region in enumerate(self.regions):
+            groups[region].append(_present(self.pop[r].copy(), hazard[region], k, [0], dated[region]))
         for cohort in [c for day in range(start + 1, end) for c in self.landing.pop(day, [])]:
-            landed = self._landed(cohort)
-            self._survive(landed, total[self.regions[cohort.region]] * (end - cohort.landing), cohort.region,
-                          staying, leaving)
+            region = self.regions[cohort.region]
+            groups[region].append(_present(self._landed(cohort), hazard[region], k, [cohort.landing - start],
+                                           dated[region]))
         for st in net.streams(self.params.__getitem__):
-            r = self._region[st.to]
-            lam = st.rate / unit
-            counters = [self._index[st.flow]] + ([] if st.split is None else [self._index[st.split]])
+            lam, counters = st.rate / unit, [self._index[st.flow]]
+            if st.split is not None:
+                counters.append(self._index[st.split])
+            lost = -1 if st.split is None or st.loss is None else self._index[lost_counter(st.split)]
+            share = self.params[st.loss] if lost >= 0 and st.loss is not None else 0.0
             if st.delay == 0:
                 n = self.rng.poisson(lam * k)
-                self._arrive(n, total[st.to], k, r, staying, leaving)
+                groups[st.to].append(_arriving(n, hazard[st.to], k, dated[st.to]))
             else:
-                n = self._depart(st.delay, lam, start, end, r, total[st.to],
-                                 None if st.split is None or st.loss is None else lost_counter(st.split), st.loss,
-                                 staying, leaving)
+                n = self._depart(self._region[st.to], st.delay, lam, start, end, lost, share, hazard[st.to],
+                                 dated[st.to], groups[st.to])
             for c in counters:
                 self.moved[c] += n
         for r, region in enumerate(self.regions):
-            self.pop[r] = staying[r]
-            out = leaving[r]
-            exits = hazards[region]
-            remaining = total[region].copy()
-            for i, (counter, h) in enumerate(exits):
-                if i == len(exits) - 1:
-                    n = out
-                else:
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        share = np.where(remaining > 0, np.minimum(h / remaining, 1.0), 0.0)
-                    n = self.rng.binomial(out, share)
-                remaining = remaining - h
-                out = out - n
-                self.moved[counter] += n
+            self.pop[r] = 0
+            for group in groups[region]:
+                stay = self.rng.binomial(group.count, group.stay) if exits[region] else group.count
+                self.pop[r] += stay
+                self._leave(group, group.count - stay, exits[region], hazard[region], start)
 
-    def _survive(self, n: np.ndarray, exposure: np.ndarray, r: int, staying: np.ndarray, leaving: np.ndarray) -> None:
-        """`n` persons each still in region r after `exposure` (hazard x days) with probability e^(-exposure)."""
-        stay = self.rng.binomial(n, np.exp(-exposure))
-        staying[r] += stay
-        leaving[r] += n - stay
+    def _leave(self, group: Group, out: np.ndarray, exits: list[Exit], total: np.ndarray, start: int) -> None:
+        """Split a group's leavers among the exits (share h_j / H each); transfers travel as cohorts by day."""
+        remaining = total.copy()
+        for i, e in enumerate(exits):
+            h = self.params[e.rate] / self.plan.unit_days
+            if i == len(exits) - 1:
+                n = out
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = np.where(remaining > 0, np.minimum(h / remaining, 1.0), 0.0)
+                n = self.rng.binomial(out, share)
+            remaining = remaining - h
+            out = out - n
+            self.moved[self._index[e.flow]] += n
+            if e.to is not None:
+                assert group.days is not None
+                self._travel_by_day(n, group.days, e, start)
 
-    def _arrive(self, n: np.ndarray, hazard: np.ndarray, k: int, r: int, staying: np.ndarray,
-                leaving: np.ndarray) -> None:
-        """`n` arrivals at uniform times over k days, each still there at the end w.p. (1 - e^(-Hk)) / (Hk)."""
+    def _travel_by_day(self, n: np.ndarray, days: np.ndarray, e: Exit, start: int) -> None:
+        """`n` transferring persons spread over the leap's days by their law, each day's a cohort."""
+        if not n.any():
+            return
+        weight = days.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
-            keep = np.where(hazard > 0, -np.expm1(-hazard * k) / (hazard * k), 1.0)
-        stay = self.rng.binomial(n, keep)
-        staying[r] += stay
-        leaving[r] += n - stay
+            p = np.where(weight > 0, days / weight, 1.0 / days.shape[1])
+        by_day = self.rng.multinomial(n, p)
+        lost = -1 if e.loss is None else self._index[lost_counter(e.flow)]
+        share = self.params[e.loss] if e.loss is not None else 0.0
+        to = self._region[e.to] if e.to is not None else -1
+        self.in_transit += n
+        for d in np.flatnonzero(by_day.any(axis=0)):
+            landing = start + int(d) + 1 + e.delay
+            self.landing.setdefault(landing, []).append(Cohort(to, by_day[:, d].copy(), landing, lost, share))
 
-    def _depart(self, delay: int, lam: np.ndarray, start: int, end: int, r: int, hazard: np.ndarray,
-                lost_row: str | None, loss: str | None, staying: np.ndarray, leaving: np.ndarray) -> np.ndarray:
-        """Departures of a delayed stream over [start, end): those landing before `end` at once, the rest
-        as daily cohorts. Returns the departures (the stream's count)."""
-        lost = -1 if lost_row is None else self._index[lost_row]
-        share = self.params[loss] if loss is not None else 0.0
-        inside = max(0, end - 1 - delay - start)  # days whose travellers land before `end`
+    def _depart(self, r: int, delay: int, lam: np.ndarray, start: int, end: int, lost: int,
+                share: np.ndarray | float, hazard: np.ndarray, dated: bool, groups: list[Group]) -> np.ndarray:
+        """Departures of a delayed stream over [start, end): those landing before `end` join `groups` at
+        once, the rest travel as daily cohorts. Returns the departures (the stream's count)."""
+        k = end - start
+        inside = max(0, k - 1 - delay)  # days whose travellers land before `end`
         n = self.rng.poisson(lam * inside) if inside else np.zeros(self.plan.lanes, dtype=np.int64)
         if inside:
             landed = n
@@ -184,13 +216,7 @@ class LeapEngine(StepEngine):
                 gone = self.rng.binomial(n, share)
                 self.moved[lost] += gone
                 landed = n - gone
-            # a traveller of day d lands at d + 1 + delay and then stays j = end - landing whole days, j = 1..inside
-            e = np.exp(-hazard)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                keep = np.where(hazard > 0, e * -np.expm1(-hazard * inside) / (inside * -np.expm1(-hazard)), 1.0)
-            stay = self.rng.binomial(landed, keep)
-            staying[r] += stay
-            leaving[r] += landed - stay
+            groups.append(_present(landed, hazard, k, list(range(1 + delay, 1 + delay + inside)), dated))
         total = n
         for day in range(start + inside, end):
             cohort = self.rng.poisson(lam)
@@ -199,3 +225,28 @@ class LeapEngine(StepEngine):
             landing = day + 1 + delay
             self.landing.setdefault(landing, []).append(Cohort(r, cohort, landing, lost, share))
         return total
+
+
+def _present(n: np.ndarray, hazard: np.ndarray, k: int, starts: list[int], dated: bool) -> Group:
+    """Persons present from a midnight m (relative to the leap's start), m spread evenly over `starts`."""
+    m = np.asarray(starts, dtype=float)
+    stay = np.exp(-np.outer(hazard, k - m)).mean(axis=1)
+    if not dated:
+        return Group(n, stay, None)
+    d = np.arange(k, dtype=float)
+    lag = d[None, :] - m[:, None]  # (starts, k): days since arriving, negative before
+    leave = -np.expm1(-hazard)[:, None, None] * np.exp(-hazard[:, None, None] * np.maximum(lag, 0)[None])
+    days = np.where(lag[None] >= 0, leave, 0.0).mean(axis=1)
+    return Group(n, stay, days)
+
+
+def _arriving(n: np.ndarray, hazard: np.ndarray, k: int, dated: bool) -> Group:
+    """Poisson arrivals at uniform times over k days."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stay = np.where(hazard > 0, -np.expm1(-hazard * k) / (hazard * k), 1.0)
+        g = np.where(hazard > 0, -np.expm1(-hazard) / hazard, 1.0)
+    if not dated:
+        return Group(n, stay, None)
+    d = np.arange(k, dtype=float)
+    days = ((1 - g)[:, None] + g[:, None] * -np.expm1(-np.outer(hazard, d))) / k
+    return Group(n, stay, days)

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from flowsim import __version__, logs
-from flowsim.engines import leap
 from flowsim.engines.plan import counter_names, record_days
 from flowsim.experiments import calibrate, design, executor, limits, paired, sensitivity, sweep
 from flowsim.experiments.chunkstore import ChunkStore
@@ -88,10 +87,6 @@ def load(path: Path, opts: RunOptions, observations: Path | None = None, quiet: 
         note = scenario.overridden_by_events(text.partition("=")[0].strip())
         if note:
             notes.append(note)
-    if opts.engine == "leap" and not leap.leaps(scenario.network()):
-        notes.append(f"{scenario.name} steps day by day (the step engine's results): the leap engine cannot leap "
-                     f"transfers ({', '.join(leap.transfers(scenario.network()))}), whose persons may move again "
-                     "within a leap")
     if scenario.sweep is not None:  # a scenario file is wrong or not, whichever command reads it
         built = design.build(design.axes_from_scenario(scenario, located), scenario.sweep.method,
                              scenario.sweep.samples, scenario.seed)
