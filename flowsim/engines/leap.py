@@ -144,10 +144,13 @@ class LeapEngine(StepEngine):
         groups: dict[str, list[Group]] = {r: [] for r in self.regions}
         for r, region in enumerate(self.regions):
             groups[region].append(_present(self.pop[r].copy(), hazard[region], k, [0], dated[region]))
-        for cohort in [c for day in range(start + 1, end) for c in self.landing.pop(day, [])]:
-            region = self.regions[cohort.region]
-            groups[region].append(_present(self._landed(cohort), hazard[region], k, [cohort.landing - start],
-                                           dated[region]))
+        for day in range(start + 1, end):  # cohorts landing inside the leap: one group per region and midnight
+            landed: dict[int, np.ndarray] = {}
+            for cohort in self.landing.pop(day, []):
+                landed[cohort.region] = landed.get(cohort.region, 0) + self._landed(cohort)
+            for r, n in landed.items():
+                region = self.regions[r]
+                groups[region].append(_present(n, hazard[region], k, [day - start], dated[region]))
         for st in net.streams(self.params.__getitem__):
             lam, counters = st.rate / unit, [self._index[st.flow]]
             if st.split is not None:
@@ -165,9 +168,14 @@ class LeapEngine(StepEngine):
         for r, region in enumerate(self.regions):
             self.pop[r] = 0
             for group in groups[region]:
-                stay = self.rng.binomial(group.count, group.stay) if exits[region] else group.count
+                if not exits[region]:
+                    self.pop[r] += group.count
+                    continue
+                stay = self.rng.binomial(group.count, group.stay)
                 self.pop[r] += stay
-                self._leave(group, group.count - stay, exits[region], hazard[region], start)
+                out = group.count - stay
+                if out.any():
+                    self._leave(group, out, exits[region], hazard[region], start)
 
     def _leave(self, group: Group, out: np.ndarray, exits: list[Exit], total: np.ndarray, start: int) -> None:
         """Split a group's leavers among the exits (share h_j / H each); transfers travel as cohorts by day."""
@@ -183,7 +191,7 @@ class LeapEngine(StepEngine):
             remaining = remaining - h
             out = out - n
             self.moved[self._index[e.flow]] += n
-            if e.to is not None:
+            if e.to is not None and n.any():
                 assert group.days is not None
                 self._travel_by_day(n, group.days, e, start)
 
@@ -229,6 +237,14 @@ class LeapEngine(StepEngine):
 
 def _present(n: np.ndarray, hazard: np.ndarray, k: int, starts: list[int], dated: bool) -> Group:
     """Persons present from a midnight m (relative to the leap's start), m spread evenly over `starts`."""
+    if len(starts) == 1:
+        first = starts[0]
+        stay = np.exp(-hazard * (k - first))
+        if not dated:
+            return Group(n, stay, None)
+        lag = np.arange(k, dtype=float) - first
+        days = np.where(lag >= 0, -np.expm1(-hazard)[:, None] * np.exp(-np.outer(hazard, np.maximum(lag, 0))), 0.0)
+        return Group(n, stay, days)
     m = np.asarray(starts, dtype=float)
     stay = np.exp(-np.outer(hazard, k - m)).mean(axis=1)
     if not dated:
