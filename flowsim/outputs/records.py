@@ -9,7 +9,7 @@ float64 rounded to 3 decimals (the precision of the files since version 1).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -47,33 +47,59 @@ QUANTILES = [5, 25, 50, 75, 95]
 DECIMALS = 3
 
 
+SLICE = 1 << 20
+"""Values per slice of a statistics computation: a few copies of a slice, not of the whole array."""
+
+
 def quantiles(x: np.ndarray, percents: Sequence[float]) -> np.ndarray:
-    """Percentiles along the last axis, numpy's default (linear) rule, with one sort for all of them."""
-    s = np.sort(x, axis=-1)
-    n = s.shape[-1]
-    out = []
+    """Percentiles along the last axis, numpy's default (linear) rule, by selection (not a full sort).
+
+    `np.partition` puts the two order statistics each percentile needs in place, O(n);
+    the values are the same as after a sort, so results do not depend on the method.
+    """
+    n = x.shape[-1]
+    spots = []
     for q in percents:
         pos = q / 100 * (n - 1)
         lo = int(np.floor(pos))
-        hi = min(lo + 1, n - 1)
-        t = pos - lo
+        spots.append((lo, min(lo + 1, n - 1), pos - lo))
+    s = np.partition(x, sorted({i for lo, hi, _ in spots for i in (lo, hi)}), axis=-1)
+    out = []
+    for lo, hi, t in spots:
         a, b = s[..., lo], s[..., hi]
         out.append(a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t))
     return np.stack(out, axis=-1)
 
 
+def _sliced(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """`fn` over slices of the leading axis, so that its copies are of a slice at a time."""
+    step = max(1, SLICE // max(1, int(np.prod(x.shape[1:]))))
+    if x.shape[0] <= step:
+        return fn(x)
+    return np.concatenate([fn(x[i:i + step]) for i in range(0, x.shape[0], step)], axis=0)
+
+
 def population_stats(pops: np.ndarray) -> np.ndarray:
-    """(..., replicates) -> (..., 7): mean, sd, p05, p25, p50, p75, p95."""
-    x = pops.astype(float)
-    n = x.shape[-1]
-    sd = x.std(axis=-1, ddof=1) if n > 1 else np.zeros(x.shape[:-1])
-    return np.concatenate([x.mean(axis=-1)[..., None], sd[..., None], quantiles(x, QUANTILES)], axis=-1)
+    """(records, ..., replicates) -> (records, ..., 7): mean, sd, p05, p25, p50, p75, p95."""
+    def stats(part: np.ndarray) -> np.ndarray:
+        x = part.astype(float)
+        n = x.shape[-1]
+        sd = x.std(axis=-1, ddof=1) if n > 1 else np.zeros(x.shape[:-1])
+        return np.concatenate([x.mean(axis=-1)[..., None], sd[..., None], quantiles(x, QUANTILES)], axis=-1)
+
+    return _sliced(stats, pops)
 
 
 def moved_stats(moved: np.ndarray) -> np.ndarray:
     """(records, counters, ..., replicates) cumulative -> (records - 1, counters, ..., 4) per period."""
-    x = np.diff(moved, axis=0).astype(float)
-    return np.concatenate([x.mean(axis=-1)[..., None], quantiles(x, [5, 50, 95])], axis=-1)
+    def stats(part: np.ndarray) -> np.ndarray:
+        x = np.diff(part, axis=0).astype(float)
+        return np.concatenate([x.mean(axis=-1)[..., None], quantiles(x, [5, 50, 95])], axis=-1)
+
+    if len(moved) < 2:
+        return stats(moved)
+    step = max(1, SLICE // max(1, int(np.prod(moved.shape[1:]))))
+    return np.concatenate([stats(moved[i:i + step + 1]) for i in range(0, len(moved) - 1, step)], axis=0)
 
 
 def date_strings(start: dt.date, days: np.ndarray) -> list[str]:
