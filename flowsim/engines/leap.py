@@ -2,32 +2,31 @@
 
 Every flow is linear, so between two midnights where nothing changes (no dated
 event, schedule knot or record in between) the state at the later one has a known
-exact law, the law of the daily steps composed (see step.py for one day). Per
-region with exit hazards h_1..h_J per day (H = sum), over a leap of k days:
+exact law, the law of the daily steps composed (see step.py for one day). Persons
+are independent, so a group of persons who share a law is thinned by one binomial
+draw. Per region with exit hazards h_1..h_J per day (H = sum), over a leap of k days:
 
-- a resident is still there at the end with probability e^(-Hk); else it left on
-  day d (0..k-1) with probability e^(-Hd) (1 - e^(-H)), by exit j with share h_j / H
-  (the exit and the day are independent);
+- a person present from midnight m (0 for a resident) is still there at the end with
+  probability e^(-H(k - m)), else it left on day d >= m with probability
+  e^(-H(d - m)) (1 - e^(-H)), by exit j with share h_j / H (exit and day independent);
 - a Poisson stream of lam a day brings Poisson(lam k) arrivals at uniform times; one
-  is still there at the end with probability (1 - e^(-Hk)) / (Hk) (the daily
-  (1 - e^(-H)) / H, then whole days, averaged over the k days), else it left on day d
+  is still there at the end with probability (1 - e^(-Hk)) / (Hk), else it left on day d
   with probability ((1 - g) + g (1 - e^(-Hd))) / k, g = (1 - e^(-H)) / H;
-- a delayed stream (delay D) sets out at Poisson(lam) a day; who sets out on day d
-  lands at the midnight starting day d + 1 + D. Those landing before the leap's end
-  are drawn as one Poisson count (each lost in transit with the stream's `loss`), each
-  then present from a landing midnight spread evenly over their landing days; those
-  landing later are drawn day by day as cohorts that land at their own midnight;
-- a cohort landing at a midnight m inside a leap is present from m on.
+- persons travelling (a delayed stream, a transfer) form a *batch*: a count and, per
+  lane, the law of each one's landing midnight (each independently). Who sets out on
+  day d lands at the midnight starting day d + 1 + D. A batch's persons landing at a
+  leap's first midnight land there (one binomial); those landing inside a leap join it
+  as one group whose start m has the batch's law (a mixture, one binomial again);
+  the rest travel on. Losses in transit thin a batch where it lands.
+- a group's leavers split among the exits (binomials, share h_j / H); those leaving by
+  a transfer set out as a new batch whose landing law is their leaving-day law shifted
+  by 1 + D.
 
-Each group of persons is thinned once (a binomial for who stays) and its leavers
-split among the exits. Who leaves by an exit to the outside needs no day. Who leaves
-by a transfer lands D days after the day it left, so its leavers are spread over the
-days by one multinomial draw and travel as cohorts. A leap is never longer than
-D + 1 days for the shortest transfer delay D: nobody who transfers lands within the
-leap it left in, so nobody moves twice in a leap, and every flow count (departures,
-arrivals, leavers; the lost at landing) is exact per recorded interval. Dated actions
-fire at their midnight through SimPy, as in the step engine, before that midnight's
-landings.
+No draw is made per day. A leap is never longer than D + 1 days for the shortest
+transfer delay D, so nobody who transfers lands in the leap it left in: nobody moves
+twice in a leap, and every flow count (departures, arrivals, leavers; the lost at
+landing) is exact per recorded interval. Dated actions fire at their midnight through
+SimPy, as in the step engine, before that midnight's landings.
 """
 
 from __future__ import annotations
@@ -51,17 +50,33 @@ def longest_leap(network: Network, days: int) -> int:
 
 
 @dataclass
-class Cohort:
-    """Persons who set out on one day on one delayed route, landing together."""
+class Batch:
+    """Persons travelling on one route who set out during one leap; each lands at midnight
+    `first + i` with probability `law[:, i]` (per lane, independently; rows sum to 1)."""
 
     region: int
     count: np.ndarray
-    landing: int
-    """The midnight it lands."""
+    first: int
+    law: np.ndarray
     lost: int
     """Counter of the lost (-1: none lost)."""
     share: np.ndarray | float
     """Share lost in transit, the one in force when they set out."""
+
+    def take(self, rng: np.random.Generator, columns: slice) -> np.ndarray:
+        """Draw who lands at the midnights of `columns`; the rest keep the law conditioned on not landing there.
+
+        Earlier columns are spent already, so the last columns take everyone left (no rounding strands anyone).
+        """
+        last = columns.stop >= self.law.shape[1]
+        mass = np.ones(len(self.count)) if last else np.clip(self.law[:, columns].sum(axis=1), 0.0, 1.0)
+        n = rng.binomial(self.count, mass)
+        self.count = self.count - n
+        self.law[:, columns] = 0.0
+        rest = 1.0 - mass
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.law = np.where(rest[:, None] > 0, self.law / rest[:, None], 0.0)
+        return n
 
 
 @dataclass
@@ -77,7 +92,7 @@ class Group:
 class LeapEngine(StepEngine):
     def __init__(self, plan: Plan, rng: np.random.Generator, progress: Progress | None = None):
         super().__init__(plan, rng, progress)
-        self.landing: dict[int, list[Cohort]] = {}
+        self.batches: list[Batch] = []
         self.longest = longest_leap(plan.network, plan.days)
 
     def run(self) -> Outcome:
@@ -110,8 +125,11 @@ class LeapEngine(StepEngine):
         stops = self._stops()
         k = 0
         for now, then in zip(stops, [*stops[1:], None], strict=True):
-            for cohort in self.landing.pop(now, []):  # after the midnight's actions, as in the step engine
-                self.pop[cohort.region] += self._landed(cohort)
+            for batch in self.batches:  # after the midnight's actions, as in the step engine
+                i = now - batch.first
+                if 0 <= i < batch.law.shape[1] and batch.count.any():
+                    self.pop[batch.region] += self._landed(batch, batch.take(self.rng, slice(i, i + 1)))
+            self.batches = [b for b in self.batches if b.first + b.law.shape[1] > now + 1 and b.count.any()]
             if k < len(records) and records[k] == now:
                 pops[k] = self.pop
                 moved[k] = self.moved
@@ -123,14 +141,14 @@ class LeapEngine(StepEngine):
                 self.progress(then - now)
             yield env.timeout(then - now)
 
-    def _landed(self, cohort: Cohort) -> np.ndarray:
-        """A cohort lands: who is not lost in transit (counted on the flow's `_lost` row)."""
-        self.in_transit -= cohort.count
-        if cohort.lost < 0:
-            return cohort.count
-        gone = self.rng.binomial(cohort.count, cohort.share)
-        self.moved[cohort.lost] += gone
-        return cohort.count - gone
+    def _landed(self, batch: Batch, n: np.ndarray) -> np.ndarray:
+        """`n` of a batch land: who is not lost in transit (counted on the flow's `_lost` row)."""
+        self.in_transit -= n
+        if batch.lost < 0:
+            return n
+        gone = self.rng.binomial(n, batch.share)
+        self.moved[batch.lost] += gone
+        return n - gone
 
     # ---- one leap
 
@@ -143,14 +161,21 @@ class LeapEngine(StepEngine):
         dated = {r: any(e.to is not None for e in mine) for r, mine in exits.items()}
         groups: dict[str, list[Group]] = {r: [] for r in self.regions}
         for r, region in enumerate(self.regions):
-            groups[region].append(_present(self.pop[r].copy(), hazard[region], k, [0], dated[region]))
-        for day in range(start + 1, end):  # cohorts landing inside the leap: one group per region and midnight
-            landed: dict[int, np.ndarray] = {}
-            for cohort in self.landing.pop(day, []):
-                landed[cohort.region] = landed.get(cohort.region, 0) + self._landed(cohort)
-            for r, n in landed.items():
-                region = self.regions[r]
-                groups[region].append(_present(n, hazard[region], k, [day - start], dated[region]))
+            groups[region].append(_resident(self.pop[r].copy(), hazard[region], k, dated[region]))
+        for batch in self.batches:  # who lands inside the leap: one group per batch
+            lo, hi = start + 1 - batch.first, end - batch.first  # law columns landing in (start, end)
+            lo, hi = max(lo, 0), min(hi, batch.law.shape[1])
+            if lo >= hi or not batch.count.any():
+                continue
+            weights = batch.law[:, lo:hi]
+            mass = weights.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                starts = np.zeros((self.plan.lanes, k))
+                starts[:, batch.first + lo - start:batch.first + hi - start] = np.where(
+                    mass[:, None] > 0, weights / mass[:, None], 0.0)
+            n = self._landed(batch, batch.take(self.rng, slice(lo, hi)))
+            region = self.regions[batch.region]
+            groups[region].append(_mixture(n, hazard[region], starts, dated[region]))
         for st in net.streams(self.params.__getitem__):
             lam, counters = st.rate / unit, [self._index[st.flow]]
             if st.split is not None:
@@ -178,7 +203,7 @@ class LeapEngine(StepEngine):
                     self._leave(group, out, exits[region], hazard[region], start)
 
     def _leave(self, group: Group, out: np.ndarray, exits: list[Exit], total: np.ndarray, start: int) -> None:
-        """Split a group's leavers among the exits (share h_j / H each); transfers travel as cohorts by day."""
+        """Split a group's leavers among the exits (share h_j / H each); who transfers sets out as a batch."""
         remaining = total.copy()
         for i, e in enumerate(exits):
             h = self.params[e.rate] / self.plan.unit_days
@@ -193,28 +218,18 @@ class LeapEngine(StepEngine):
             self.moved[self._index[e.flow]] += n
             if e.to is not None and n.any():
                 assert group.days is not None
-                self._travel_by_day(n, group.days, e, start)
-
-    def _travel_by_day(self, n: np.ndarray, days: np.ndarray, e: Exit, start: int) -> None:
-        """`n` transferring persons spread over the leap's days by their law, each day's a cohort."""
-        if not n.any():
-            return
-        weight = days.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.where(weight > 0, days / weight, 1.0 / days.shape[1])
-        by_day = self.rng.multinomial(n, p)
-        lost = -1 if e.loss is None else self._index[lost_counter(e.flow)]
-        share = self.params[e.loss] if e.loss is not None else 0.0
-        to = self._region[e.to] if e.to is not None else -1
-        self.in_transit += n
-        for d in np.flatnonzero(by_day.any(axis=0)):
-            landing = start + int(d) + 1 + e.delay
-            self.landing.setdefault(landing, []).append(Cohort(to, by_day[:, d].copy(), landing, lost, share))
+                weight = group.days.sum(axis=1, keepdims=True)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    law = np.where(weight > 0, group.days / weight, 0.0)
+                lost = -1 if e.loss is None else self._index[lost_counter(e.flow)]
+                share_lost = self.params[e.loss] if e.loss is not None else 0.0
+                self.in_transit += n
+                self.batches.append(Batch(self._region[e.to], n, start + 1 + e.delay, law, lost, share_lost))
 
     def _depart(self, r: int, delay: int, lam: np.ndarray, start: int, end: int, lost: int,
                 share: np.ndarray | float, hazard: np.ndarray, dated: bool, groups: list[Group]) -> np.ndarray:
         """Departures of a delayed stream over [start, end): those landing before `end` join `groups` at
-        once, the rest travel as daily cohorts. Returns the departures (the stream's count)."""
+        once, the rest set out as a batch. Returns the departures (the stream's count)."""
         k = end - start
         inside = max(0, k - 1 - delay)  # days whose travellers land before `end`
         n = self.rng.poisson(lam * inside) if inside else np.zeros(self.plan.lanes, dtype=np.int64)
@@ -224,35 +239,38 @@ class LeapEngine(StepEngine):
                 gone = self.rng.binomial(n, share)
                 self.moved[lost] += gone
                 landed = n - gone
-            groups.append(_present(landed, hazard, k, list(range(1 + delay, 1 + delay + inside)), dated))
-        total = n
-        for day in range(start + inside, end):
-            cohort = self.rng.poisson(lam)
-            total = total + cohort
-            self.in_transit += cohort
-            landing = day + 1 + delay
-            self.landing.setdefault(landing, []).append(Cohort(r, cohort, landing, lost, share))
-        return total
+            starts = np.zeros((self.plan.lanes, k))
+            starts[:, 1 + delay:1 + delay + inside] = 1.0 / inside
+            groups.append(_mixture(landed, hazard, starts, dated))
+        later = k - inside
+        travelling = self.rng.poisson(lam * later)
+        self.in_transit += travelling
+        first = start + inside + 1 + delay
+        self.batches.append(Batch(r, travelling, first, np.full((self.plan.lanes, later), 1.0 / later), lost, share))
+        return n + travelling
 
 
-def _present(n: np.ndarray, hazard: np.ndarray, k: int, starts: list[int], dated: bool) -> Group:
-    """Persons present from a midnight m (relative to the leap's start), m spread evenly over `starts`."""
-    if len(starts) == 1:
-        first = starts[0]
-        stay = np.exp(-hazard * (k - first))
-        if not dated:
-            return Group(n, stay, None)
-        lag = np.arange(k, dtype=float) - first
-        days = np.where(lag >= 0, -np.expm1(-hazard)[:, None] * np.exp(-np.outer(hazard, np.maximum(lag, 0))), 0.0)
-        return Group(n, stay, days)
-    m = np.asarray(starts, dtype=float)
-    stay = np.exp(-np.outer(hazard, k - m)).mean(axis=1)
+def _resident(n: np.ndarray, hazard: np.ndarray, k: int, dated: bool) -> Group:
+    """Persons present from the leap's first midnight."""
+    stay = np.exp(-hazard * k)
     if not dated:
         return Group(n, stay, None)
-    d = np.arange(k, dtype=float)
-    lag = d[None, :] - m[:, None]  # (starts, k): days since arriving, negative before
-    leave = -np.expm1(-hazard)[:, None, None] * np.exp(-hazard[:, None, None] * np.maximum(lag, 0)[None])
-    days = np.where(lag[None] >= 0, leave, 0.0).mean(axis=1)
+    days = -np.expm1(-hazard)[:, None] * np.exp(-np.outer(hazard, np.arange(k, dtype=float)))
+    return Group(n, stay, days)
+
+
+def _mixture(n: np.ndarray, hazard: np.ndarray, starts: np.ndarray, dated: bool) -> Group:
+    """Persons present from midnight m (relative to the leap's start) with probability starts[:, m]."""
+    k = starts.shape[1]
+    stay = (starts * np.exp(-np.outer(hazard, k - np.arange(k, dtype=float)))).sum(axis=1)
+    if not dated:
+        return Group(n, stay, None)
+    decay, leave = np.exp(-hazard), -np.expm1(-hazard)
+    days = np.empty_like(starts)
+    present = np.zeros(len(hazard))
+    for d in range(k):  # present[d] = sum over m <= d of starts[m] e^(-H (d - m))
+        present = present * decay + starts[:, d]
+        days[:, d] = leave * present
     return Group(n, stay, days)
 
 
