@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from flowsim import logs
+from flowsim import defaults, logs
 from flowsim.experiments import calibrate as calibration
 from flowsim.experiments import paired as pairing
 from flowsim.experiments import runs
@@ -39,7 +39,7 @@ def load(source: str | os.PathLike[str], set: Mapping[str, Any] | None = None,
 
 
 def _options(*, set: Mapping[str, Any] | None = None, replicates: int | None = None,
-             seed: int | None = None, engine: str = "step", workers: int = 1, trajectories: bool = False,
+             seed: int | None = None, engine: str = defaults.ENGINE, workers: int = 1, trajectories: bool = False,
              tolerance: float = comparing.TOLERANCE) -> runs.RunOptions:
     if set is not None and not isinstance(set, Mapping):
         raise TypeError("set is a mapping of parameter paths to values, e.g. {'flows.divert.fraction': 0.3}")
@@ -84,7 +84,7 @@ def _params(params: Sequence[str] | str) -> list[str]:
     return [params] if isinstance(params, str) else list(params)
 
 
-def run(scenario: Any, *, replicates: int | None = None, seed: int | None = None, engine: str = "step",
+def run(scenario: Any, *, replicates: int | None = None, seed: int | None = None, engine: str = defaults.ENGINE,
         workers: int = 1, trajectories: bool = False, set: Mapping[str, Any] | None = None,
         observations: str | os.PathLike[str] | None = None, tolerance: float = comparing.TOLERANCE) -> Results:
     """Simulate a scenario (a path or a `load`ed one): summary, flows, parameters, comparison (and trajectories)."""
@@ -95,12 +95,12 @@ def run(scenario: Any, *, replicates: int | None = None, seed: int | None = None
 
 def compare(*scenarios: Any, observations: str | os.PathLike[str] | None = None,
             tolerance: float = comparing.TOLERANCE, paired: bool = False, replicates: int | None = None,
-            seed: int | None = None, workers: int = 1) -> list[Results]:
+            seed: int | None = None, workers: int = 1, engine: str = defaults.ENGINE) -> list[Results]:
     """Run scenarios against their reported figures; with `paired`, each later one gets `differences` against the first.
 
     Each Results has `.comparison` (per observation) and `.meta["comparison"]` (the score).
     """
-    opts = _options(replicates=replicates, seed=seed, workers=workers, tolerance=tolerance)
+    opts = _options(replicates=replicates, seed=seed, workers=workers, tolerance=tolerance, engine=engine)
     loaded = _load_all(scenarios, opts, observations, paired)
     out = [runs.simulate_item(item, opts) for item in loaded]
     if paired:
@@ -113,12 +113,12 @@ def compare(*scenarios: Any, observations: str | os.PathLike[str] | None = None,
 def sweep(scenario: Any, params: Sequence[str] = (), *, method: str | None = None, samples: int | None = None,
           replicates: int | None = None, seed: int | None = None, workers: int = 1, scheduler: str | None = None,
           set: Mapping[str, Any] | None = None, tolerance: float = comparing.TOLERANCE,
-          chunks: str | os.PathLike[str] | None = None) -> Results:
+          chunks: str | os.PathLike[str] | None = None, engine: str = defaults.ENGINE) -> Results:
     """A parameter sweep (`params` as on the command line: "PATH=lo:hi:n", "PATH=v1,v2", "PATH=lo:hi").
 
     Finished chunks go to `chunks` (a folder; default a temporary one removed afterwards).
     """
-    opts = _options(set=set, replicates=replicates, seed=seed, workers=workers, tolerance=tolerance)
+    opts = _options(set=set, replicates=replicates, seed=seed, workers=workers, tolerance=tolerance, engine=engine)
     item = _load(scenario, opts)
     req = runs.SweepRequest(_params(params), method, samples, scheduler, resume=False)
     job = runs.plan_sweep(item, opts, req)
@@ -133,7 +133,7 @@ def sweep(scenario: Any, params: Sequence[str] = (), *, method: str | None = Non
 def calibrate(*scenarios: Any, params: Sequence[str], draws: int = 20_000, particles: int = 1000,
               replicates: int = 4, seed: int | None = None, workers: int = 1,
               tolerance: float = comparing.TOLERANCE, observations: str | os.PathLike[str] | None = None,
-              chunks: str | os.PathLike[str] | None = None) -> list[Results]:
+              chunks: str | os.PathLike[str] | None = None, engine: str = defaults.ENGINE) -> list[Results]:
     """The posterior of `params` ("PATH=lo:hi" uniform priors; "NAME/PATH=lo:hi" for one scenario) per scenario.
 
     Each Results has `.posterior` (one row per particle, with `weight`), the
@@ -141,7 +141,7 @@ def calibrate(*scenarios: Any, params: Sequence[str], draws: int = 20_000, parti
     Monte Carlo error, the stages). With several scenarios, `.meta["model_probability"]`
     is each one's posterior probability (equal prior odds) and its Monte Carlo error.
     """
-    opts = _options(seed=seed, workers=workers, tolerance=tolerance)
+    opts = _options(seed=seed, workers=workers, tolerance=tolerance, engine=engine)
     calibration.check_budget(draws, particles, replicates)
     loaded = _load_all(scenarios, opts, observations)
     several = len(loaded) > 1
@@ -168,9 +168,9 @@ def calibrate(*scenarios: Any, params: Sequence[str], draws: int = 20_000, parti
 
 def sensitivity(scenario: Any, params: Sequence[str], *, samples: int = 256, replicates: int = 20,
                 outputs: Sequence[str] = (), seed: int | None = None, workers: int = 1,
-                chunks: str | os.PathLike[str] | None = None) -> Results:
+                chunks: str | os.PathLike[str] | None = None, engine: str = defaults.ENGINE) -> Results:
     """Sobol indices (S1, ST with 95% intervals, noise floor) of the expected output; `.frame("sensitivity")`."""
-    opts = _options(seed=seed, workers=workers)
+    opts = _options(seed=seed, workers=workers, engine=engine)
     item = _load(scenario, opts)
     job, outs = runs.plan_sensitivity(item, opts, _params(params), samples, replicates, list(outputs))
     with _scratch(chunks) as folder:

@@ -31,7 +31,7 @@ from rich.text import Text
 from flowsim import __version__, logs
 from flowsim.cli.lazy import lazy, skip_pandas_probe
 from flowsim.cli.signals import INTERRUPTED
-from flowsim.model.defaults import TOLERANCE
+from flowsim.defaults import ENGINE, TOLERANCE
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 
 if TYPE_CHECKING:
@@ -129,8 +129,9 @@ Scheduler = Annotated[str | None, typer.Option(
     "--scheduler", metavar="ADDRESS", help="Dask scheduler address, tcp://HOST:PORT.")]
 Resume = Annotated[bool, typer.Option("--resume", metavar="", help="Reuse the finished chunks of the same job.")]
 Engine = Annotated[str, typer.Option(
-    "--engine", metavar="step|event|meanfield",
-    help="step (fast, exact daily steps), event (exact, event by event, slow), meanfield (mean path).")]
+    "--engine", metavar="leap|step|event|meanfield",
+    help="leap (exact jumps between the dates that matter), step (exact daily steps), "
+         "event (exact, event by event, slow), meanfield (the mean path).")]
 
 
 def _options(replicates: int | None, seed: int | None, sets: list[str] | None, out_dir: Path,
@@ -163,7 +164,7 @@ def run(
     sets: Sets = None,
     out_dir: Out = Path("results"),
     trajectories: Annotated[bool, typer.Option("--trajectories", help="Also write every replicate's path.")] = False,
-    engine: Engine = "step",
+    engine: Engine = ENGINE,
     workers: Workers = None,
     fmt: Format = "csv",
     plot: Plot = False,
@@ -191,7 +192,7 @@ def compare(
     seed: Seed = None,
     sets: Sets = None,
     out_dir: Out = Path("results"),
-    engine: Engine = "step",
+    engine: Engine = ENGINE,
     workers: Workers = None,
     fmt: Format = "csv",
     plot: Plot = False,
@@ -254,7 +255,7 @@ def sweep_command(
     seed: Seed = None,
     sets: Sets = None,
     out_dir: Out = Path("results"),
-    engine: Engine = "step",
+    engine: Engine = ENGINE,
     workers: Workers = None,
     fmt: Format = "csv",
 ) -> None:
@@ -262,8 +263,6 @@ def sweep_command(
     if method is not None and method not in design.METHODS:
         raise InputError(Origin("command line --method"), "method", method,
                          f"must be one of: {', '.join(design.METHODS)}")
-    if engine != "step":
-        raise InputError(Origin("command line --engine"), "engine", engine, "sweeps run on the step engine only")
     opts = _options(replicates, seed, sets, out_dir, workers, engine, fmt=fmt)
     opts.comparison = comparing.Settings(tolerance)
     item = runs.load(scenario, opts, observations)
@@ -303,12 +302,13 @@ def calibrate(
     sets: Sets = None,
     out_dir: Out = Path("results"),
     workers: Workers = None,
+    engine: Engine = ENGINE,
     fmt: Format = "csv",
     scheduler: Scheduler = None,
     resume: Resume = False,
 ) -> None:
     """Posterior of the parameters given the reported figures (sequential Monte Carlo); model comparison."""
-    opts = _options(None, seed, sets, out_dir, workers, "step", fmt=fmt)
+    opts = _options(None, seed, sets, out_dir, workers, engine, fmt=fmt)
     opts.comparison = comparing.Settings(tolerance)
     calibration.check_budget(draws, particles, replicates)
     loaded = runs.load_all(scenarios, opts, observations)
@@ -413,6 +413,7 @@ def sensitivity_command(
     sets: Sets = None,
     out_dir: Out = Path("results"),
     workers: Workers = None,
+    engine: Engine = ENGINE,
     fmt: Format = "csv",
     scheduler: Scheduler = None,
     resume: Resume = False,
@@ -421,7 +422,7 @@ def sensitivity_command(
 ) -> None:
     """Sobol first-order and total indices (SALib estimators) of the expected value of chosen outputs, with
     replicate noise removed; writes sensitivity.csv (with each output's noise floor) and a plot."""
-    opts = _options(None, seed, sets, out_dir, workers, "step", fmt=fmt)
+    opts = _options(None, seed, sets, out_dir, workers, engine, fmt=fmt)
     item = runs.load(scenario, opts)
     job, outs = runs.plan_sensitivity(item, opts, list(params or []), samples, replicates, list(outputs or []))
     sens.check_replicates(replicates)

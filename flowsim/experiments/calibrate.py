@@ -143,7 +143,7 @@ def run(base: Job, folder: Path, *, particles: int, draws: int, workers: int = 1
     def simulate(points: np.ndarray, rnd: int) -> np.ndarray:
         job = Job(base.scenario, design.Design("random", base.design.axes, points), base.replicates,
                         seeding.round_seed(base.seed, rnd), base.days, base.observations, base.comparison,
-                        mode="scores", chunk_lanes=CHUNK_LANES)
+                        mode="scores", chunk_lanes=CHUNK_LANES, engine=base.engine)
         store = ChunkStore(folder, job.fingerprint(), root=chunk_root(folder) / f"round-{rnd:04d}")
         outcome = executor.execute(job, store, workers=workers, scheduler=scheduler, resume=resume, advance=advance)
         if outcome.failures:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from flowsim import __version__, logs
+from flowsim import __version__, defaults, logs
 from flowsim.engines.plan import counter_names, record_days
 from flowsim.experiments import calibrate, design, executor, limits, paired, sensitivity, sweep
 from flowsim.experiments.chunkstore import ChunkStore
@@ -31,7 +31,7 @@ class RunOptions:
     overrides: list[str] = field(default_factory=list)
     out: Path = Path("results")
     trajectories: bool = False
-    engine: str = "step"
+    engine: str = defaults.ENGINE
     workers: int = 1
     comparison: compare.Settings = field(default_factory=compare.Settings)
     format: str = "csv"
@@ -250,7 +250,7 @@ def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> Job:
     design.check(built, s, item.located)
     _event_notes(item, built)
     days = record_days(s, [s.day_of(d) for o in item.observations for d in o.record_dates()])
-    job = Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison)
+    job = Job(s, built, s.replicates, s.seed, days, item.observations, opts.comparison, engine=opts.engine)
     _guard(job, item)
     return job
 
@@ -360,7 +360,7 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicat
     _event_notes(item, built)
     days = record_days(s, [s.day_of(d) for o in item.observations for d in o.record_dates()])
     job = Job(s, built, replicates, s.seed, days, item.observations, opts.comparison, mode="scores",
-                    chunk_lanes=calibrate.CHUNK_LANES)
+              chunk_lanes=calibrate.CHUNK_LANES, engine=opts.engine)
     _guard(job, item)
     return job
 
@@ -379,6 +379,6 @@ def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples:
     design.check(built, s, item.located)
     _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in outs if o.date is not None])
-    job = Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means")
+    job = Job(s, built, replicates, s.seed, days, [], opts.comparison, mode="means", engine=opts.engine)
     _guard(job, item)
     return job, outs

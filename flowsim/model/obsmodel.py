@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 
-from flowsim.model.defaults import TOLERANCE
+from flowsim.defaults import TOLERANCE
 from flowsim.model.scenario import Observation
 
 __all__ = ["TOLERANCE"]  # re-exported: the model's default, defined where the command line can read it cheaply
