@@ -32,7 +32,7 @@ def test_run_returns_frames_with_real_dates_and_writes_nothing(tmp_path: Path, m
                                      "p50", "p75", "p95"]
     assert pd.api.types.is_datetime64_any_dtype(summary["date"])
     assert summary["point"].dtype == np.int64 and summary["mean"].dtype == np.float64
-    assert summary["date"].iloc[0] == pd.Timestamp("2015-01-01")
+    assert summary["date"].iloc[0] == pd.Timestamp("2014-06-01")
     assert set(res.flows.columns) >= {"flow", "mean", "p05", "p50", "p95"}
     assert list(res.parameters.columns[:2]) == ["point", "replicate"] and len(res.parameters) == 300
     assert res.comparison is not None and set(res.comparison["verdict"]) <= {"consistent", "too high", "too low"}
@@ -59,8 +59,9 @@ def test_write_csv_and_parquet_hold_the_same_cells(tmp_path: Path) -> None:
         assert list(from_csv.columns) == list(from_pq.columns), name
         for col in from_csv.columns:
             left, right = from_csv[col], from_pq[col]
-            if col in ("date",):
-                assert (pd.to_datetime(left) == pd.to_datetime(right)).all(), (name, col)
+            if col in ("date",):  # empty on the comparison rows of flow figures
+                left, right = pd.to_datetime(left), pd.to_datetime(right)
+                assert ((left == right) | (left.isna() & right.isna())).all(), (name, col)
             elif pd.api.types.is_numeric_dtype(right):
                 assert np.allclose(left.astype(float), right.astype(float), equal_nan=True, rtol=0, atol=0), (name, col)
             else:
@@ -84,7 +85,8 @@ def test_sweep_and_compare_as_data(tmp_path: Path) -> None:
     a, b = flowsim.compare(ROOT / "scenarios/baseline.yaml", DIVERSION, paired=True, replicates=100)
     assert a.differences is None and b.differences is not None
     assert set(b.differences["region"]) == {"iraq_syria", "libya"}
-    assert b.meta["comparison"]["log_score"] > a.meta["comparison"]["log_score"]
+    # on the record 2014-2017 the baseline scores higher: diversion keeps Libya too high in 2017 (README)
+    assert a.meta["comparison"]["log_score"] > b.meta["comparison"]["log_score"]
 
 
 def test_calibrate_and_sensitivity_as_data() -> None:

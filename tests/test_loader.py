@@ -19,10 +19,11 @@ from .conftest import ROOT, scenario_dict, write
 def test_shipped_scenarios_load_with_their_parameters() -> None:
     s, _ = load_scenario(ROOT / "scenarios/diversion.yaml")
     params = s.parameters()
-    assert params["regions.libya.initial"] == Distribution("uniform", (2000.0, 3000.0))
-    assert params["flows.divert.fraction"] == 0.05
+    assert params["regions.libya.initial"] == Distribution("uniform", (200.0, 1000.0))
+    assert params["flows.divert.fraction"] == 0.0  # events set it from July 2015
+    assert params["flows.foreign_is.rate.linear.2016-04-01"] == Distribution("uniform", (200.0, 500.0))
     net = s.network()
-    assert net.splits[0].delay == 14 and net.splits[0].of == "recruit_is"
+    assert net.splits[0].delay == 14 and net.splits[0].of == "foreign_is"
     assert s.unit_days == 30.4375
 
 

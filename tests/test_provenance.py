@@ -60,7 +60,7 @@ class _NotingSchema:
 
 def test_a_command_shows_notes_as_before_and_removes_its_handler(
         cli, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(cli_main, "Scenario", _NotingSchema)
+    monkeypatch.setattr(cli_main.scenario_model, "Scenario", _NotingSchema)
     result = cli("schema")
     assert result.exit_code == 0, result.output
     assert result.stderr == "note: x\n"
