@@ -5,7 +5,7 @@ pydantic), which keeps `flowsim --help` fast; the modules that use them import
 them from here.
 """
 
-ENGINE = "step"
+ENGINE = "leap"
 """The engine of run, compare, sweep, calibrate and sensitivity unless `--engine` says otherwise."""
 TOLERANCE = 0.25
 """Default 90% half-width of a point value, as a share ('about 5,000' = 3,750-6,250 at 90%)."""

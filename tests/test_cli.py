@@ -51,7 +51,7 @@ def test_run_writes_every_output(cli, tmp_path: Path) -> None:  # type: ignore[n
     traj = read_csv(folder / "trajectories.csv")
     assert len(traj) == 50 * len(summary)
     meta = json.loads((folder / "run.json").read_text())
-    assert meta["replicates"] == 50 and meta["seed"] == 1 and meta["engine"] == "step"
+    assert meta["replicates"] == 50 and meta["seed"] == 1 and meta["engine"] == "leap"
     assert len(meta["scenario_sha256"]) == 64
     assert "a" in result.stdout and "90% interval" in result.stdout
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from flowsim.defaults import ENGINE
 from flowsim.experiments import paired
 from flowsim.experiments.executor import simulate
 from flowsim.model.scenario import Scenario
@@ -55,8 +56,8 @@ def test_paired_differences_are_right_and_much_narrower(cli, tmp_path: Path) -> 
     assert last["date"] == "2015-04-11"
 
     # the same run through the library, one worker: B with A's seed is what the CLI differenced
-    sim_a = simulate(Scenario.model_validate(a_data))
-    sim_b = simulate(Scenario.model_validate(b_data), seed=1)
+    sim_a = simulate(Scenario.model_validate(a_data), engine=ENGINE)  # the engine the CLI used
+    sim_b = simulate(Scenario.model_validate(b_data), seed=1, engine=ENGINE)
     diff = paired.differences(sim_a, sim_b)
     d = diff.values[-1, 0]
     assert [float(last[k]) for k in ("mean", "p05", "p50", "p95")] == [round(float(x), 3) for x in diff.stats[-1, 0]]

@@ -34,7 +34,8 @@ def long_scenario(tmp_path: Path) -> Path:
 
 
 def test_sigint_during_run_leaves_nothing(tmp_path: Path) -> None:
-    proc = flowsim("run", str(long_scenario(tmp_path)), "--out", "out", "--workers", "2", cwd=tmp_path)
+    proc = flowsim("run", str(long_scenario(tmp_path)), "--out", "out", "--workers", "2", "--engine", "step",
+                   cwd=tmp_path)
     time.sleep(2.0)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -47,7 +48,8 @@ def test_sigterm_during_sweep_keeps_only_finished_chunks(tmp_path: Path) -> None
     path = write(tmp_path, scenario_dict(400, replicates=1000, flows=[
         {"name": "r", "kind": "recruitment", "to": "a", "rate": 40},
         {"name": "d", "kind": "attrition", "region": "a", "rate": 0.01}]))
-    args = ["sweep", str(path), "--param", "flows.r.rate=10:50:40", "--out", "out", "--workers", "2"]
+    args = ["sweep", str(path), "--param", "flows.r.rate=10:50:40", "--out", "out", "--workers", "2",
+            "--engine", "step"]  # the daily step: enough work to be interrupted
     proc = flowsim(*args, cwd=tmp_path)
     chunks = tmp_path / "out/test/sweep-chunks"
     deadline = time.time() + 120

@@ -140,7 +140,8 @@ def sweep_args(tmp_path: Path) -> list[str]:
     path = write(tmp_path, scenario_dict(400, replicates=1000, flows=[
         {"name": "r", "kind": "recruitment", "to": "a", "rate": 40},
         {"name": "d", "kind": "attrition", "region": "a", "rate": 0.01}]))
-    return ["sweep", str(path), "--param", "flows.r.rate=10:50:40", "--out", "out", "--workers", "2"]
+    return ["sweep", str(path), "--param", "flows.r.rate=10:50:40", "--out", "out", "--workers", "2",
+            "--engine", "step"]  # the daily step: the leap would finish before the kill
 
 
 @POSIX_ONLY
@@ -170,7 +171,7 @@ def test_ctrl_c_while_spawned_workers_start(tmp_path: Path) -> None:
     # long enough (about 4x the 3,000 days first used, which a quiet machine finished within the test's 2.3 s)
     path = write(tmp_path, scenario_dict(12000, replicates=20000, report_every=200, flows=[
         {"name": "r", "kind": "recruitment", "to": "a", "rate": 40}]))
-    proc = flowsim(tmp_path, "spawn", "run", str(path), "--out", "out", "--workers", "2")
+    proc = flowsim(tmp_path, "spawn", "run", str(path), "--out", "out", "--workers", "2", "--engine", "step")
     children: list[psutil.Process] = []
     try:
         parent = psutil.Process(proc.pid)
