@@ -1,33 +1,35 @@
 """The leap engine: the step engine's model, sampled from one date that matters to the next at once.
 
-Every flow is linear, so between two midnights where nothing changes (no dated
-event, schedule knot or record in between) the state at the later one has a known
-exact law, the law of the daily steps composed (see step.py for one day). Persons
-are independent, so a group of persons who share a law is thinned by one binomial
-draw. Per region with exit hazards h_1..h_J per day (H = sum), over a leap of k days:
+Every flow is linear and persons are independent, so the state at a later midnight
+has a known exact law, the law of the daily steps composed (see step.py for one
+day), and a group of persons who share a law is thinned by one binomial draw. A
+leap runs from one midnight that matters (start, end, a record, a dated event) to
+the next; rates may change from day to day inside it (schedule knots, lines): day d
+has exit hazards h_jd (H_d = sum) and stream rates lam_d. With C_d = H_0 + ... + H_(d-1):
 
 - a person present from midnight m (0 for a resident) is still there at the end with
-  probability e^(-H(k - m)), else it left on day d >= m with probability
-  e^(-H(d - m)) (1 - e^(-H)), by exit j with share h_j / H (exit and day independent);
-- a Poisson stream of lam a day brings Poisson(lam k) arrivals at uniform times; one
-  is still there at the end with probability (1 - e^(-Hk)) / (Hk), else it left on day d
-  with probability ((1 - g) + g (1 - e^(-Hd))) / k, g = (1 - e^(-H)) / H;
+  probability e^-(C_k - C_m), else it left on day d >= m with probability
+  e^-(C_d - C_m) (1 - e^-H_d), by exit j with share h_jd / H_d;
+- a Poisson stream brings Poisson(sum lam_d) arrivals, one on day i with probability
+  lam_i / sum lam; it is still there at that midnight with g_i = (1 - e^-H_i) / H_i,
+  else it left that day, and then it goes on as one present from midnight i + 1;
 - persons travelling (a delayed stream, a transfer) form a *batch*: a count and, per
-  lane, the law of each one's landing midnight (each independently). Who sets out on
-  day d lands at the midnight starting day d + 1 + D. A batch's persons landing at a
-  leap's first midnight land there (one binomial); those landing inside a leap join it
-  as one group whose start m has the batch's law (a mixture, one binomial again);
-  the rest travel on. Losses in transit thin a batch where it lands.
-- a group's leavers split among the exits (binomials, share h_j / H); those leaving by
-  a transfer set out as a new batch whose landing law is their leaving-day law shifted
-  by 1 + D.
+  lane, the law of each one's landing midnight and its share lost in transit (the
+  share in force the day it set out). Who sets out on day d lands at the midnight
+  starting day d + 1 + D. A batch's persons landing at a leap's first midnight land
+  there (one binomial); those landing inside a leap join it as one group whose start
+  has the batch's law (a mixture; one binomial again); the rest travel on;
+- a group's leavers split among the exits (binomials, each exit's probability the sum
+  over days of the leaving law times h_jd / H_d); who leaves by a transfer sets out as
+  a new batch whose landing law is its leaving-day law on that exit, shifted by 1 + D.
 
 No draw is made per day. A leap is never longer than D + 1 days for the shortest
 transfer delay D, so nobody who transfers lands in the leap it left in: nobody moves
 twice in a leap, and every flow count (departures, arrivals, leavers; the lost at
 landing) is exact per recorded interval. Dated actions fire at their midnight through
-SimPy, as in the step engine, before that midnight's landings. A leap of one day
-is the step engine's day (its travellers land through SimPy, as there).
+SimPy, as in the step engine, before that midnight's landings; schedule knots fire
+there too, and a leap reads the values they will set from the plan beforehand. A
+leap of one day is the step engine's day (its travellers land through SimPy, as there).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from flowsim.engines.plan import Plan
+from flowsim.engines.plan import Knot, Plan, factor_key
 from flowsim.engines.step import Outcome, Progress, StepEngine
 from flowsim.model.network import Exit, Network, lost_counter
 
@@ -53,7 +55,8 @@ def longest_leap(network: Network, days: int) -> int:
 @dataclass
 class Batch:
     """Persons travelling on one route who set out during one leap; each lands at midnight
-    `first + i` with probability `law[:, i]` (per lane, independently; rows sum to 1)."""
+    `first + i` with probability `law[:, i]` and is then lost with probability `share[:, i]`
+    (per lane, independently; rows of `law` sum to 1)."""
 
     region: int
     count: np.ndarray
@@ -61,23 +64,24 @@ class Batch:
     law: np.ndarray
     lost: int
     """Counter of the lost (-1: none lost)."""
-    share: np.ndarray | float
-    """Share lost in transit, the one in force when they set out."""
+    share: np.ndarray
 
-    def take(self, rng: np.random.Generator, columns: slice) -> np.ndarray:
-        """Draw who lands at the midnights of `columns`; the rest keep the law conditioned on not landing there.
-
-        Earlier columns are spent already, so the last columns take everyone left (no rounding strands anyone).
-        """
-        last = columns.stop >= self.law.shape[1]
-        mass = np.ones(len(self.count)) if last else np.clip(self.law[:, columns].sum(axis=1), 0.0, 1.0)
-        n = rng.binomial(self.count, mass)
+    def take(self, rng: np.random.Generator, columns: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Draw who lands at the midnights of `columns`, and their share lost; the rest keep the law
+        conditioned on not landing there. Earlier columns are spent, so the last columns take everyone left."""
+        part = self.law[:, columns]
+        mass = part.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lost = np.where(mass > 0, (part * self.share[:, columns]).sum(axis=1) / mass, 0.0)
+        if columns.stop >= self.law.shape[1]:
+            mass = np.ones(len(self.count))
+        n = rng.binomial(self.count, np.clip(mass, 0.0, 1.0))
         self.count = self.count - n
         self.law[:, columns] = 0.0
         rest = 1.0 - mass
         with np.errstate(invalid="ignore", divide="ignore"):
             self.law = np.where(rest[:, None] > 0, self.law / rest[:, None], 0.0)
-        return n
+        return n, np.clip(lost, 0.0, 1.0)
 
 
 @dataclass
@@ -90,11 +94,29 @@ class Group:
     days: np.ndarray | None
 
 
+@dataclass
+class Region:
+    """A region's exits over one leap: hazards per day, their sum and its running sum."""
+
+    exits: list[Exit]
+    hazards: list[np.ndarray]
+    """(lanes, k) per exit."""
+    total: np.ndarray
+    cum: np.ndarray
+    """(lanes, k + 1): C_d, the hazard summed over days before d."""
+    dated: bool
+    """Whether groups need their leaving day: a transfer, or exit shares that change within the leap."""
+
+
 class LeapEngine(StepEngine):
     def __init__(self, plan: Plan, rng: np.random.Generator, progress: Progress | None = None):
         super().__init__(plan, rng, progress)
         self.batches: list[Batch] = []
         self.longest = longest_leap(plan.network, plan.days)
+        self.knots: dict[str, list[tuple[int, Knot]]] = {}
+        for dated in plan.actions:
+            if isinstance(dated.action, Knot):
+                self.knots.setdefault(dated.action.path, []).append((dated.day, dated.action))
 
     def run(self) -> Outcome:
         env = simpy.Environment()
@@ -109,10 +131,10 @@ class LeapEngine(StepEngine):
         return Outcome(pops, moved, self.in_transit.copy())
 
     def _stops(self) -> list[int]:
-        """The midnights that matter (start, end, records, dated actions), no further apart than allowed."""
+        """The midnights that matter (start, end, records, dated events), no further apart than allowed."""
         days = self.plan.days
         marks = sorted({0, days, *(int(d) for d in self.plan.record_days),
-                        *(a.day for a in self.plan.actions if 0 < a.day < days)})
+                        *(a.day for a in self.plan.actions if 0 < a.day < days and not isinstance(a.action, Knot))})
         stops = [0]
         for mark in marks[1:]:
             while mark - stops[-1] > self.longest:
@@ -129,7 +151,7 @@ class LeapEngine(StepEngine):
             for batch in self.batches:  # after the midnight's actions, as in the step engine
                 i = now - batch.first
                 if 0 <= i < batch.law.shape[1] and batch.count.any():
-                    self.pop[batch.region] += self._landed(batch, batch.take(self.rng, slice(i, i + 1)))
+                    self.pop[batch.region] += self._landed(batch, *batch.take(self.rng, slice(i, i + 1)))
             self.batches = [b for b in self.batches if b.first + b.law.shape[1] > now + 1 and b.count.any()]
             if k < len(records) and records[k] == now:
                 pops[k] = self.pop
@@ -145,146 +167,202 @@ class LeapEngine(StepEngine):
                 self.progress(then - now)
             yield env.timeout(then - now)
 
-    def _landed(self, batch: Batch, n: np.ndarray) -> np.ndarray:
+    def _landed(self, batch: Batch, n: np.ndarray, share: np.ndarray) -> np.ndarray:
         """`n` of a batch land: who is not lost in transit (counted on the flow's `_lost` row)."""
         self.in_transit -= n
         if batch.lost < 0:
             return n
-        gone = self.rng.binomial(n, batch.share)
+        gone = self.rng.binomial(n, share)
         self.moved[batch.lost] += gone
         return n - gone
+
+    # ---- values over a leap
+
+    def _daily(self, path: str, start: int, k: int) -> np.ndarray:
+        """(lanes, k): parameter `path` on each day of the leap, its schedule knots inside it applied."""
+        now = np.asarray(self.params[path], dtype=float)
+        out = np.repeat(now[:, None], k, axis=1)
+        factor = self.params.get(factor_key(path))
+        for day, knot in self.knots.get(path, []):
+            if start < day < start + k and factor is not None:
+                value = (knot.low + knot.w * (knot.high - knot.low)) * factor
+                out[:, day - start:] = np.where(np.isnan(value), out[:, day - start:].T, value).T
+        return out
+
+    def _regions(self, start: int, k: int) -> dict[str, Region]:
+        unit, lanes = self.plan.unit_days, self.plan.lanes
+        out = {}
+        for region in self.regions:
+            mine = [e for e in self.plan.network.exits if e.region == region]
+            hazards = [self._daily(e.rate, start, k) / unit for e in mine]
+            total = sum(hazards, np.zeros((lanes, k)))
+            cum = np.concatenate([np.zeros((lanes, 1)), np.cumsum(total, axis=1)], axis=1)
+            varying = len(mine) > 1 and any((h != h[:, :1]).any() for h in hazards)
+            out[region] = Region(mine, hazards, total, cum, any(e.to is not None for e in mine) or varying)
+        return out
 
     # ---- one leap
 
     def _leap(self, start: int, end: int) -> None:
-        """From midnight `start` to midnight `end`, nothing changing in between."""
-        net, unit, k = self.plan.network, self.plan.unit_days, end - start
-        exits = {r: [e for e in net.exits if e.region == r] for r in self.regions}
-        hazard = {r: sum((self.params[e.rate] / unit for e in mine), np.zeros(self.plan.lanes))
-                  for r, mine in exits.items()}
-        dated = {r: any(e.to is not None for e in mine) for r, mine in exits.items()}
+        """From midnight `start` to midnight `end`, with no dated event in between."""
+        net, unit, k, lanes = self.plan.network, self.plan.unit_days, end - start, self.plan.lanes
+        regions = self._regions(start, k)
         groups: dict[str, list[Group]] = {r: [] for r in self.regions}
         for r, region in enumerate(self.regions):
-            groups[region].append(_resident(self.pop[r].copy(), hazard[region], k, dated[region]))
+            groups[region].append(_present(self.pop[r].copy(), regions[region], np.zeros((lanes, k)), resident=True))
         for batch in self.batches:  # who lands inside the leap: one group per batch
-            lo, hi = start + 1 - batch.first, end - batch.first  # law columns landing in (start, end)
-            lo, hi = max(lo, 0), min(hi, batch.law.shape[1])
+            lo, hi = max(start + 1 - batch.first, 0), min(end - batch.first, batch.law.shape[1])
             if lo >= hi or not batch.count.any():
                 continue
             weights = batch.law[:, lo:hi]
             mass = weights.sum(axis=1)
+            starts = np.zeros((lanes, k))
             with np.errstate(invalid="ignore", divide="ignore"):
-                starts = np.zeros((self.plan.lanes, k))
                 starts[:, batch.first + lo - start:batch.first + hi - start] = np.where(
                     mass[:, None] > 0, weights / mass[:, None], 0.0)
-            n = self._landed(batch, batch.take(self.rng, slice(lo, hi)))
-            region = self.regions[batch.region]
-            groups[region].append(_mixture(n, hazard[region], starts, dated[region]))
-        for st in net.streams(self.params.__getitem__):
+            n = self._landed(batch, *batch.take(self.rng, slice(lo, hi)))
+            groups[self.regions[batch.region]].append(_present(n, regions[self.regions[batch.region]], starts))
+        for st in net.streams(lambda path: self._daily(path, start, k)):
             lam, counters = st.rate / unit, [self._index[st.flow]]
             if st.split is not None:
                 counters.append(self._index[st.split])
             lost = -1 if st.split is None or st.loss is None else self._index[lost_counter(st.split)]
-            share = self.params[st.loss] if lost >= 0 and st.loss is not None else 0.0
+            share = self._daily(st.loss, start, k) if lost >= 0 and st.loss is not None else np.zeros((lanes, k))
             if st.delay == 0:
-                n = self.rng.poisson(lam * k)
-                groups[st.to].append(_arriving(n, hazard[st.to], k, dated[st.to]))
+                n = self.rng.poisson(lam.sum(axis=1))
+                groups[st.to].append(_arriving(n, regions[st.to], lam))
             else:
-                n = self._depart(self._region[st.to], st.delay, lam, start, end, lost, share, hazard[st.to],
-                                 dated[st.to], groups[st.to])
+                n = self._depart(self._region[st.to], st.delay, lam, start, lost, share, regions[st.to],
+                                 groups[st.to])
             for c in counters:
                 self.moved[c] += n
         for r, region in enumerate(self.regions):
             self.pop[r] = 0
             for group in groups[region]:
-                if not exits[region]:
+                if not regions[region].exits:
                     self.pop[r] += group.count
                     continue
-                stay = self.rng.binomial(group.count, group.stay)
+                stay = self.rng.binomial(group.count, np.clip(group.stay, 0.0, 1.0))
                 self.pop[r] += stay
                 out = group.count - stay
                 if out.any():
-                    self._leave(group, out, exits[region], hazard[region], start)
+                    self._leave(group, out, regions[region], start)
 
-    def _leave(self, group: Group, out: np.ndarray, exits: list[Exit], total: np.ndarray, start: int) -> None:
-        """Split a group's leavers among the exits (share h_j / H each); who transfers sets out as a batch."""
-        remaining = total.copy()
-        for i, e in enumerate(exits):
-            h = self.params[e.rate] / self.plan.unit_days
-            if i == len(exits) - 1:
+    def _leave(self, group: Group, out: np.ndarray, region: Region, start: int) -> None:
+        """Split a group's leavers among the exits; who transfers sets out as a batch."""
+        k = region.total.shape[1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if group.days is None:  # shares that do not change within the leap
+                probs = [np.where(region.total[:, 0] > 0, h[:, 0] / region.total[:, 0], 0.0) for h in region.hazards]
+                by_exit: list[np.ndarray | None] = [None] * len(region.exits)
+            else:
+                weight = np.where(region.total > 0, group.days / region.total, 0.0)
+                dated = [weight * h for h in region.hazards]  # P(left on day d by exit j)
+                left = group.days.sum(axis=1)
+                probs = [np.where(left > 0, b.sum(axis=1) / left, 0.0) for b in dated]
+                by_exit = list(dated)
+        remaining = np.ones(len(out))
+        for i, e in enumerate(region.exits):
+            if i == len(region.exits) - 1:
                 n = out
             else:
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    share = np.where(remaining > 0, np.minimum(h / remaining, 1.0), 0.0)
+                    share = np.where(remaining > 0, np.clip(probs[i] / remaining, 0.0, 1.0), 0.0)
                 n = self.rng.binomial(out, share)
-            remaining = remaining - h
+            remaining = remaining - probs[i]
             out = out - n
             self.moved[self._index[e.flow]] += n
             if e.to is not None and n.any():
-                assert group.days is not None
-                weight = group.days.sum(axis=1, keepdims=True)
+                days = by_exit[i]
+                assert days is not None
+                total = days.sum(axis=1, keepdims=True)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    law = np.where(weight > 0, group.days / weight, 0.0)
+                    law = np.where(total > 0, days / total, 1.0 / k)
                 lost = -1 if e.loss is None else self._index[lost_counter(e.flow)]
-                share_lost = self.params[e.loss] if e.loss is not None else 0.0
+                share = self._daily(e.loss, start, k) if e.loss is not None else np.zeros_like(law)
                 self.in_transit += n
-                self.batches.append(Batch(self._region[e.to], n, start + 1 + e.delay, law, lost, share_lost))
+                self.batches.append(Batch(self._region[e.to], n, start + 1 + e.delay, law, lost, share))
 
-    def _depart(self, r: int, delay: int, lam: np.ndarray, start: int, end: int, lost: int,
-                share: np.ndarray | float, hazard: np.ndarray, dated: bool, groups: list[Group]) -> np.ndarray:
-        """Departures of a delayed stream over [start, end): those landing before `end` join `groups` at
+    def _depart(self, r: int, delay: int, lam: np.ndarray, start: int, lost: int, share: np.ndarray,
+                region: Region, groups: list[Group]) -> np.ndarray:
+        """Departures of a delayed stream over the leap: those landing before its end join `groups` at
         once, the rest set out as a batch. Returns the departures (the stream's count)."""
-        k = end - start
-        inside = max(0, k - 1 - delay)  # days whose travellers land before `end`
-        n = self.rng.poisson(lam * inside) if inside else np.zeros(self.plan.lanes, dtype=np.int64)
+        lanes, k = lam.shape
+        inside = max(0, k - 1 - delay)  # days whose travellers land before the end
+        n = np.zeros(lanes, dtype=np.int64)
         if inside:
-            landed = n
+            kept, gone = lam[:, :inside] * (1 - share[:, :inside]), lam[:, :inside] * share[:, :inside]
+            landed = self.rng.poisson(kept.sum(axis=1))  # Poisson split by fate: independent counts
             if lost >= 0:
-                gone = self.rng.binomial(n, share)
-                self.moved[lost] += gone
-                landed = n - gone
-            starts = np.zeros((self.plan.lanes, k))
-            starts[:, 1 + delay:1 + delay + inside] = 1.0 / inside
-            groups.append(_mixture(landed, hazard, starts, dated))
-        later = k - inside
-        travelling = self.rng.poisson(lam * later)
+                lost_n = self.rng.poisson(gone.sum(axis=1))
+                self.moved[lost] += lost_n
+                n = n + lost_n
+            n = n + landed
+            starts = np.zeros((lanes, k))
+            mass = kept.sum(axis=1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                starts[:, 1 + delay:1 + delay + inside] = np.where(mass > 0, kept / mass, 0.0)
+            groups.append(_present(landed, region, starts))
+        later = lam[:, inside:]
+        travelling = self.rng.poisson(later.sum(axis=1))
         self.in_transit += travelling
-        first = start + inside + 1 + delay
-        self.batches.append(Batch(r, travelling, first, np.full((self.plan.lanes, later), 1.0 / later), lost, share))
+        total = later.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            law = np.where(total > 0, later / total, 1.0 / later.shape[1])
+        self.batches.append(Batch(r, travelling, start + inside + 1 + delay, law, lost, share[:, inside:].copy()))
         return n + travelling
 
 
-def _resident(n: np.ndarray, hazard: np.ndarray, k: int, dated: bool) -> Group:
-    """Persons present from the leap's first midnight."""
-    stay = np.exp(-hazard * k)
-    if not dated:
-        return Group(n, stay, None)
-    days = -np.expm1(-hazard)[:, None] * np.exp(-np.outer(hazard, np.arange(k, dtype=float)))
-    return Group(n, stay, days)
+SAFE_EXPONENT = 600.0
+"""Beyond a summed hazard of this over one leap, e^C overflows soon: the day laws are built day by day."""
 
 
-def _mixture(n: np.ndarray, hazard: np.ndarray, starts: np.ndarray, dated: bool) -> Group:
+def _present(n: np.ndarray, region: Region, starts: np.ndarray, resident: bool = False) -> Group:
     """Persons present from midnight m (relative to the leap's start) with probability starts[:, m]."""
     k = starts.shape[1]
-    stay = (starts * np.exp(-np.outer(hazard, k - np.arange(k, dtype=float)))).sum(axis=1)
-    if not dated:
+    cum = region.cum
+    if resident:  # everyone from midnight 0
+        stay = np.exp(-cum[:, k])
+        days = np.exp(-cum[:, :k]) * -np.expm1(-region.total) if region.dated else None
+        return Group(n, stay, days)
+    stay = (starts * np.exp(-(cum[:, k:] - cum[:, :k]))).sum(axis=1)
+    if not region.dated:
         return Group(n, stay, None)
-    decay, leave = np.exp(-hazard), -np.expm1(-hazard)
+    leave = -np.expm1(-region.total)
+    if cum[:, k].max() < SAFE_EXPONENT:  # present[d] = e^-C_d * sum over m <= d of starts[m] e^C_m
+        days = leave * np.exp(-cum[:, :k]) * np.cumsum(starts * np.exp(cum[:, :k]), axis=1)
+        return Group(n, stay, days)
+    decay = np.exp(-region.total)
     days = np.empty_like(starts)
-    present = np.zeros(len(hazard))
-    for d in range(k):  # present[d] = sum over m <= d of starts[m] e^(-H (d - m))
-        present = present * decay + starts[:, d]
-        days[:, d] = leave * present
+    present = np.zeros(len(n))
+    for d in range(k):  # present at the start of day d
+        present = present + starts[:, d]
+        days[:, d] = leave[:, d] * present
+        present = present * decay[:, d]
     return Group(n, stay, days)
 
 
-def _arriving(n: np.ndarray, hazard: np.ndarray, k: int, dated: bool) -> Group:
-    """Poisson arrivals at uniform times over k days."""
+def _arriving(n: np.ndarray, region: Region, lam: np.ndarray) -> Group:
+    """Poisson arrivals over the leap at rate lam[:, d] on day d, at uniform times within a day."""
+    total = lam.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        stay = np.where(hazard > 0, -np.expm1(-hazard * k) / (hazard * k), 1.0)
-        g = np.where(hazard > 0, -np.expm1(-hazard) / hazard, 1.0)
-    if not dated:
+        w = np.where(total > 0, lam / total, 1.0 / lam.shape[1])
+        h = region.total
+        g = np.where(h > 0, -np.expm1(-h) / h, 1.0)  # still there at the arrival day's midnight
+    k = lam.shape[1]
+    cum = region.cum
+    stay = (w * g * np.exp(-(cum[:, k:] - cum[:, 1:]))).sum(axis=1)
+    if not region.dated:
         return Group(n, stay, None)
-    d = np.arange(k, dtype=float)
-    days = ((1 - g)[:, None] + g[:, None] * -np.expm1(-np.outer(hazard, d))) / k
+    leave = -np.expm1(-h)
+    if cum[:, k].max() < SAFE_EXPONENT:  # carried[d] = e^-C_d * sum over i < d of w_i g_i e^C_(i+1)
+        earlier = np.cumsum(w * g * np.exp(cum[:, 1:]), axis=1) - w * g * np.exp(cum[:, 1:])
+        days = w * (1 - g) + leave * np.exp(-cum[:, :k]) * earlier
+        return Group(n, stay, days)
+    decay = np.exp(-h)
+    days = np.empty_like(lam)
+    carried = np.zeros(len(n))
+    for d in range(k):  # carried: arrived on an earlier day and still there at the start of day d
+        days[:, d] = w[:, d] * (1 - g[:, d]) + leave[:, d] * carried
+        carried = carried * decay[:, d] + w[:, d] * g[:, d]
     return Group(n, stay, days)
