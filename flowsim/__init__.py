@@ -10,17 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
 
-__all__ = ["InputError", "Results", "__version__", "calibrate", "compare", "load", "run", "sensitivity", "sweep"]
+__all__ = ["InputError", "Results", "__version__", "calibrate", "compare", "load", "report", "run", "sensitivity",
+           "sweep"]
 
 _HOMES = {
     "load": "flowsim.api", "run": "flowsim.api", "sweep": "flowsim.api", "compare": "flowsim.api",
     "calibrate": "flowsim.api", "sensitivity": "flowsim.api",
-    "Results": "flowsim.outputs.results", "InputError": "flowsim.model.errors",
+    "Results": "flowsim.outputs.results", "InputError": "flowsim.model.errors", "report": "flowsim.outputs.report",
 }
 
 if TYPE_CHECKING:
     from flowsim.api import calibrate, compare, load, run, sensitivity, sweep
     from flowsim.model.errors import InputError
+    from flowsim.outputs.report import report
     from flowsim.outputs.results import Results
 
 

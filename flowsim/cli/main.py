@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from rich.text import Text
 from flowsim import __version__, logs
 from flowsim.cli.lazy import lazy, skip_pandas_probe
 from flowsim.cli.signals import INTERRUPTED
+from flowsim.cli.usage import OneLineErrors
 from flowsim.defaults import ENGINE, TOLERANCE
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from flowsim.outputs import compare as comparing
     from flowsim.outputs import formats, provenance, staging
     from flowsim.outputs import plot as plots
+    from flowsim.outputs import report as reports
 else:  # loaded on first use, so that `flowsim --help` imports neither numpy nor the model
     calibration = lazy("flowsim.experiments.calibrate")
     design = lazy("flowsim.experiments.design")
@@ -56,11 +57,13 @@ else:  # loaded on first use, so that `flowsim --help` imports neither numpy nor
     comparing = lazy("flowsim.outputs.compare")
     formats = lazy("flowsim.outputs.formats")
     plots = lazy("flowsim.outputs.plot")
+    reports = lazy("flowsim.outputs.report")
     provenance = lazy("flowsim.outputs.provenance")
     staging = lazy("flowsim.outputs.staging")
     tables = lazy("flowsim.cli.tables")
 
 app = typer.Typer(
+    cls=OneLineErrors,  # option mistakes print one `error:` line, like every other mistake
     add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
 )
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120, emoji=False)  # pipes get full tables
@@ -107,6 +110,9 @@ def user_errors(fn: F) -> F:
         except executor.Interrupted as exc:
             err.print(f"interrupted: no result files written; {exc.kept}", markup=False, highlight=False)
             raise typer.Exit(130) from None
+        except executor.ClusterLost as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(executor.EXIT_CLUSTER_LOST) from None
         except KeyboardInterrupt:
             err.print(INTERRUPTED, markup=False, highlight=False)
             raise typer.Exit(130) from None
@@ -147,6 +153,8 @@ def _options(replicates: int | None, seed: int | None, sets: list[str] | None, o
 
 
 Plot = Annotated[bool, typer.Option("--plot", metavar="", help="Also draw results/<name>/plot.png.")]
+Report = Annotated[bool, typer.Option(
+    "--report", metavar="", help="Also write results/<name>/report.html, one page that opens offline.")]
 Format = Annotated[str, typer.Option("--format", metavar="csv|parquet", help="File format of the result tables.")]
 ObsFile = Annotated[Path | None, typer.Option(
     "--observations", metavar="FILE", help="Reported figures CSV to compare with.")]
@@ -168,10 +176,12 @@ def run(
     workers: Workers = None,
     fmt: Format = "csv",
     plot: Plot = False,
+    report: Report = False,
 ) -> None:
     """Simulate scenarios and write results/<name>/*.csv."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories, fmt=fmt)
     loaded = runs.load_all(scenarios, opts)  # every file is checked before any runs
+    runs.check_memory(loaded, opts)  # and every memory need, before the first writes its results
     for item in loaded:
         done = _run(item, opts, plot)
         out.print(tables.summary_table(done.results))
@@ -180,6 +190,8 @@ def run(
                       f"score {done.score.log_score:.2f} (details: flowsim compare, comparison.csv)",
                       highlight=False)
         out.print(f"wrote {done.folder}/", highlight=False)
+        if report:
+            out.print(f"wrote {reports.write_report(done.folder)}", highlight=False)
 
 
 @app.command()
@@ -200,11 +212,15 @@ def compare(
     paired: Annotated[bool, typer.Option(
         "--paired", help="Also write results/<B>/differences.csv: B minus the first scenario A, replicate by "
         "replicate; each B runs with A's seed (--seed if given, else A's) so both share random numbers.")] = False,
+    report: Annotated[bool, typer.Option(
+        "--report", metavar="", help="Also write one page comparing the scenarios, DIR/compare.html (one scenario: "
+        "DIR/<name>/report.html).")] = False,
 ) -> None:
     """Run scenarios and compare them with reported figures; write comparison.csv; rank them."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories, fmt=fmt)
     opts.comparison = comparing.Settings(tolerance)
     loaded = (runs.load_paired if paired else runs.load_all)(scenarios, opts, observations)
+    runs.check_memory(loaded, opts)
     for item in loaded:
         if not item.observations and not paired:  # paired differences need no reported figures
             skipped = f" ({'; '.join(item.notes)})" if item.notes else ""
@@ -231,12 +247,16 @@ def compare(
     if len(scored) > 1:
         out.print(tables.side_by_side(scored))
         out.print(tables.ranking(scored))
+    if report:
+        page = (reports.write_comparison([d.folder for d in finished], opts.out / reports.COMPARISON)
+                if len(finished) > 1 else reports.write_report(finished[0].folder))
+        out.print(f"wrote {page}", highlight=False)
 
 
 @app.command("sweep")
 @user_errors
 def sweep_command(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    scenario: Annotated[Path, typer.Argument(metavar="FILE", help="Scenario YAML file.", show_default=False)],
     params: Annotated[list[str] | None, typer.Option(
         "--param", metavar="PATH=SPEC",
         help="PATH=lo:hi:n (grid values), PATH=v1,v2 (listed) or PATH=lo:hi (range).")] = None,
@@ -258,6 +278,7 @@ def sweep_command(
     engine: Engine = ENGINE,
     workers: Workers = None,
     fmt: Format = "csv",
+    report: Report = False,
 ) -> None:
     """Sweep parameters: every point x replicate is a lane; writes points.csv and the usual files."""
     if method is not None and method not in design.METHODS:
@@ -279,6 +300,8 @@ def sweep_command(
     out.print(tables.best_points(done, top))
     out.print(f"wrote {done.folder}/ ({job.n_points} points x {job.replicates} replicates"
               f"{f', {done.outcome.reused} chunks reused' if done.outcome.reused else ''})", highlight=False)
+    if report:
+        out.print(f"wrote {reports.write_report(done.folder)}", highlight=False)
     _failures(job, done.failed, done.errors)
 
 
@@ -286,7 +309,8 @@ def sweep_command(
 @user_errors
 def calibrate(
     scenarios: Annotated[list[Path], typer.Argument(
-        help="Scenario YAML files with observations; several: also compare them as models.", show_default=False)],
+        metavar="FILE", help="Scenario YAML files with observations; several: also compare them as models.",
+        show_default=False)],
     params: Annotated[list[str] | None, typer.Option(
         "--param", metavar="[NAME/]PATH=lo:hi",
         help="PATH=lo:hi: a uniform prior; NAME/PATH=lo:hi: for scenario NAME only.")] = None,
@@ -306,6 +330,7 @@ def calibrate(
     fmt: Format = "csv",
     scheduler: Scheduler = None,
     resume: Resume = False,
+    report: Report = False,
 ) -> None:
     """Posterior of the parameters given the reported figures (sequential Monte Carlo); model comparison."""
     opts = _options(None, seed, sets, out_dir, workers, engine, fmt=fmt)
@@ -341,6 +366,8 @@ def calibrate(
         raise typer.Exit(130) from None
     for item in loaded:  # the round chunks served only --resume
         calibration.finish(item.folder(opts.out))
+        if report:
+            out.print(f"wrote {reports.write_report(item.folder(opts.out))}", highlight=False)
     if several:
         _model_table(evidence, opts.out)
 
@@ -399,7 +426,7 @@ def _model_table(evidence: list[tuple[str, float, float]], out_dir: Path) -> Non
 @app.command("sensitivity")
 @user_errors
 def sensitivity_command(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    scenario: Annotated[Path, typer.Argument(metavar="FILE", help="Scenario YAML file.", show_default=False)],
     params: Annotated[list[str] | None, typer.Option("--param", metavar="PATH=SPEC", help="PATH=lo:hi.")] = None,
     samples: Annotated[int, typer.Option("--samples", min=2, metavar="N",
         help="Saltelli base samples N (N(D+2) runs).")] = 256,
@@ -419,6 +446,7 @@ def sensitivity_command(
     resume: Resume = False,
     keep_chunks: Annotated[bool, typer.Option(
         "--keep-chunks", help="Keep sensitivity-chunks/ (each sample's means and variances) afterwards.")] = False,
+    report: Report = False,
 ) -> None:
     """Sobol first-order and total indices (SALib estimators) of the expected value of chosen outputs, with
     replicate noise removed; writes sensitivity.csv (with each output's noise floor) and a plot."""
@@ -436,7 +464,7 @@ def sensitivity_command(
     meta = runs.metadata(item, opts, wall, None)
     sens.to_results(item, meta, job, rows, samples, replicates, outs).write(folder, opts.format)
     if not keep_chunks:
-        shutil.rmtree(folder / "sensitivity-chunks", ignore_errors=True)  # they serve --resume only
+        runs.drop_chunks(folder, "sensitivity")  # they serve --resume only
     table = Table(title=f"{item.scenario.name}: Sobol indices ({job.n_points} runs x {replicates} replicates)")
     for col in ("output", "date", "parameter", "S1", "ST", "noise"):
         table.add_column(col, justify="right" if col in ("S1", "ST", "noise") else "left")
@@ -452,6 +480,8 @@ def sensitivity_command(
         logs.note(note)
     out.print(f"wrote {folder}/sensitivity{formats.suffix(opts.format)} and {folder}/sensitivity.png",
               highlight=False)
+    if report:
+        out.print(f"wrote {reports.write_report(folder)}", highlight=False)
 
 
 def _lanes(item: runs.Loaded, opts: runs.RunOptions, job: Job, kind: str, scheduler: str | None,
@@ -499,9 +529,34 @@ class RateColumn(ProgressColumn):
         return Text(f"{task.speed or 0:,.1f} points/s")
 
 
+@app.command("report")
+@user_errors
+def report_command(
+    folders: Annotated[list[Path], typer.Argument(
+        metavar="FOLDER", help="Finished result folders (results/<name>), or a folder holding them.",
+        show_default=False)],
+    together: Annotated[bool, typer.Option(
+        "--compare", help="One page comparing the runs in FOLDER..., written as compare.html in the folder that "
+        "holds the first.")] = False,
+) -> None:
+    """Write report.html, one self-contained page (charts, tables, scenario, provenance), in each result folder."""
+    found = [f for path in folders for f in reports.result_folders(path)]
+    checked = [reports.read(f) for f in found]  # every folder is checked before any page is written
+    if together:
+        if len(checked) < 2:
+            raise InputError(Origin("command line --compare"), "compare", NO_VALUE,
+                             "needs at least two result folders to compare")
+        target = found[0].parent / reports.COMPARISON
+        out.print(f"wrote {reports.write_comparison(checked, target)}", highlight=False)
+        return
+    for folder in checked:
+        out.print(f"wrote {reports.write_report(folder)}", highlight=False)
+
+
 @app.command()
 @user_errors
-def plot(results_dir: Annotated[Path, typer.Argument(help="A results/<name> folder, or results/.")]) -> None:
+def plot(results_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A results/<name> folder, or results/.")]
+         ) -> None:
     """Draw plot.png (fan chart with reported figures) in each result folder."""
     for folder in plots.result_folders(results_dir):
         out.print(f"wrote {plots.plot_folder(folder)}", highlight=False)

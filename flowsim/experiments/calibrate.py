@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from flowsim.experiments import design, executor, seeding, smc
-from flowsim.experiments.chunkstore import ChunkStore
+from flowsim.experiments.chunkstore import ChunkStore, drop_all
 from flowsim.experiments.job import Job
 from flowsim.model import parameters as paths
 from flowsim.model.distributions import Distribution
@@ -137,7 +136,7 @@ def run(base: Job, folder: Path, *, particles: int, draws: int, workers: int = 1
         advance: Callable[[int], None] = lambda n: None) -> Calibration:
     """Calibrate the parameters of `base.design` (a prior box) with `draws` simulated parameter sets in all."""
     if not resume:
-        shutil.rmtree(chunk_root(folder), ignore_errors=True)
+        drop_all(chunk_root(folder))  # ours only, never through a link, not while another job runs
     low, high = base.design.points[0], base.design.points[1]
 
     def simulate(points: np.ndarray, rnd: int) -> np.ndarray:
@@ -169,7 +168,7 @@ class Failed(Exception):
 
 def finish(folder: Path) -> None:
     """Drop the round chunks once the posterior is written (they only serve --resume)."""
-    shutil.rmtree(chunk_root(folder), ignore_errors=True)
+    drop_all(chunk_root(folder))
 
 
 def model_probabilities(log_evidence: list[float], se: list[float]) -> list[tuple[float, float]]:

@@ -45,6 +45,18 @@ def execute(job: Job, store: ChunkStore | None = None, *, workers: int = 1, sche
     Dask, chunk by chunk (`advance` gets `job.work` units).
     """
     client = connect(scheduler) if scheduler else None  # before touching the store: a bad address changes nothing
+    if store is None:
+        return _execute(job, None, workers, client, resume, advance)
+    try:
+        with store.locked():  # another job on this folder is refused, not allowed to delete our chunks
+            return _execute(job, store, workers, client, resume, advance)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _execute(job: Job, store: ChunkStore | None, workers: int, client: Any, resume: bool,
+             advance: Callable[[int], None]) -> Chunks:
     if store is not None:
         store.prepare(resume)
     n = len(job.blocks())
@@ -78,6 +90,10 @@ def execute(job: Job, store: ChunkStore | None = None, *, workers: int = 1, sche
             raise
         raise Interrupted(f"{len(store.done())} finished chunks kept in {store.dir}; "
                           "rerun with --resume to go on from them") from None
+    except ClusterLost as exc:
+        kept = f"{len(store.done())} finished chunks kept in {store.dir}; " if store is not None else ""
+        raise ClusterLost(f"lost the Dask cluster mid-job ({exc}); no result files written; {kept}"
+                          "rerun with --resume when the scheduler and workers are back") from None
     return outcome
 
 
@@ -118,29 +134,66 @@ def _guarded(job: Job, i: int, progress: Callable[[int], None] | None = None) ->
         return i, None, traceback.format_exc()
 
 
-def connect(address: str) -> Any:
-    """A Dask client for `address`, or an InputError saying why there is none."""
+CONNECT_TIMEOUT = 10.0
+"""Seconds to reach a Dask scheduler and hear it answer as one; anything else at that address is refused."""
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A Dask client for `address`, or an InputError saying why there is none.
+
+    Dask's own timeout covers the connection, not a server that accepts it and then
+    never answers (an HTTP server) or answers something else (which Dask may read as
+    a frame of exabytes): the client is made in a daemon thread that is given up on
+    after `timeout` seconds, and any error of the handshake is a refusal.
+    """
     origin = Origin(f"--scheduler {address}")
     try:
         from dask.distributed import Client
     except ImportError:
         raise InputError(origin, "scheduler", address, "needs Dask: pip install 'flowsim[distributed]'") from None
-    try:
-        return Client(address, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise InputError(origin, "scheduler", address, f"cannot connect: {exc}") from None
+    import threading
+
+    made: list[Any] = []
+    failed: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            made.append(Client(address, timeout=f"{timeout}s"))
+        except BaseException as exc:  # every failure is reported below
+            failed.append(exc)
+
+    thread = threading.Thread(target=attempt, name="flowsim-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    if made:
+        return made[0]
+    if failed:
+        exc = failed[0]
+        why = "not a Dask scheduler (its answer is not Dask's)" if isinstance(exc, MemoryError) else str(exc)
+        raise InputError(origin, "scheduler", address, f"cannot connect: {why or type(exc).__name__}")
+    raise InputError(origin, "scheduler", address,
+                     f"no Dask scheduler answered within {timeout:g} s (is it a Dask scheduler's address?)")
+
+
+class ClusterLost(Exception):
+    """The Dask scheduler or its workers went away mid-job; the finished chunks are kept for --resume."""
+
+
+EXIT_CLUSTER_LOST = 4
 
 
 def _dask(job: Job, todo: list[int], client: Any) -> Iterator[Result]:
+    from asyncio import CancelledError
+
     from dask.distributed import as_completed as dask_completed
 
     try:
         shared = client.scatter(job, broadcast=True)
         futures: dict[Any, int] = {client.submit(_guarded, shared, i, pure=False): i for i in todo}
         for fut in dask_completed(list(futures)):
-            yield fut.result()
-    finally:
-        client.close()
+            yield fut.result()  # a chunk's own errors come back as results (_guarded): this is the cluster
+    except (Exception, CancelledError) as exc:
+        raise ClusterLost(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
 
 
 def failed_points(job: Job, outcome: Chunks) -> list[int]:

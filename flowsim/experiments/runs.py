@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,7 @@ import numpy as np
 from flowsim import __version__, defaults, logs
 from flowsim.engines.plan import counter_names, record_days
 from flowsim.experiments import calibrate, design, executor, limits, paired, sensitivity, sweep
+from flowsim.experiments import job as job_module
 from flowsim.experiments.chunkstore import ChunkStore
 from flowsim.experiments.executor import Simulation, simulate
 from flowsim.experiments.job import Job
@@ -20,7 +22,7 @@ from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.observations import scenario_observations
 from flowsim.model.scenario import Event, Observation, Scenario, load_scenario
 from flowsim.model.yamlsource import Located
-from flowsim.outputs import compare, provenance, records
+from flowsim.outputs import compare, provenance, records, staging
 from flowsim.outputs.results import Results
 
 
@@ -115,7 +117,22 @@ def load_all(paths: list[Path], opts: RunOptions, observations: Path | None = No
     """Load several scenarios; two that would write to the same result folder are a mistake."""
     loaded = [load(path, opts, observations) for path in paths]
     check_names(loaded, opts)
+    for item in loaded:  # a results folder that cannot be made is refused before anything runs
+        staging.check_folder(item.folder(opts.out))
     return loaded
+
+
+def check_memory(loaded: list[Loaded], opts: RunOptions) -> None:
+    """The memory guard of every scenario, before the first is simulated (and its results written)."""
+    for item in loaded:
+        _check_run_memory(item, opts)
+
+
+def _check_run_memory(item: Loaded, opts: RunOptions) -> None:
+    s = item.scenario
+    extra = [s.day_of(d) for o in item.observations for d in o.record_dates()]
+    limits.check_run(str(item.path), s.replicates, len(record_days(s, extra)), len(s.regions), len(counter_names(s)),
+                     opts.trajectories)
 
 
 def check_names(loaded: list[Loaded], opts: RunOptions) -> None:
@@ -144,8 +161,7 @@ def simulate_item(item: Loaded, opts: RunOptions, progress: Callable[[int], None
     check_options(opts)
     s = item.scenario
     extra = [s.day_of(d) for o in item.observations for d in o.record_dates()]
-    limits.check_run(str(item.path), s.replicates, len(record_days(s, extra)), len(s.regions), len(counter_names(s)),
-                     opts.trajectories)
+    _check_run_memory(item, opts)
     t0 = time.perf_counter()
     sim = simulate(s, extra_days=extra, workers=opts.workers, progress=progress, engine=opts.engine)
     wall = time.perf_counter() - t0
@@ -246,6 +262,9 @@ def plan_sweep(item: Loaded, opts: RunOptions, req: SweepRequest) -> Job:
     if req.samples is not None and req.samples < 1:
         raise InputError(Origin("samples"), "samples", req.samples, "must be at least 1")
     samples = req.samples or (s.sweep.samples if s.sweep else 64)
+    staging.check_folder(item.folder(opts.out))
+    count = math.prod(len(a.values or ()) for a in axes) if method == "grid" else samples
+    _guard_size(item, count, s.replicates, "full")  # before the design is built: it may not fit either
     built = design.build(axes, method, samples, s.seed)
     design.check(built, s, item.located)
     _event_notes(item, built)
@@ -261,6 +280,16 @@ def _event_notes(item: Loaded, built: design.Design) -> None:
         if note:
             item.notes.append(note)
             logs.note(note)
+
+
+def _guard_size(item: Loaded, points: int, replicates: int, mode: str, chunk_lanes: int = job_module.CHUNK_LANES,
+                extra_days: list[int] | None = None) -> None:
+    """The memory guard from the number of points alone, before a design of that many is built."""
+    s = item.scenario
+    days = record_days(s, extra_days if extra_days is not None
+                       else [s.day_of(d) for o in item.observations for d in o.record_dates()])
+    limits.check_sweep(str(item.path), points, replicates, max(1, chunk_lanes // replicates) * replicates, len(days),
+                       len(s.regions), len(counter_names(s)) if mode == "full" else 0)
 
 
 def _guard(job: Job, item: Loaded) -> None:
@@ -293,10 +322,11 @@ def run_sweep(item: Loaded, opts: RunOptions, req: SweepRequest, job: Job,
     return SweepDone(job, outcome, folder, res, failed, errors)
 
 
-def drop_chunks(folder: Path) -> None:
-    import shutil
+def drop_chunks(folder: Path, kind: str = "sweep") -> None:
+    """Remove a finished job's chunks: flowsim's own only, never through a link, not while another job runs."""
+    from flowsim.experiments.chunkstore import drop_all
 
-    shutil.rmtree(folder / "sweep-chunks", ignore_errors=True)
+    drop_all(folder / f"{kind}-chunks")
 
 
 def execute_job(item: Loaded, opts: RunOptions, job: Job, kind: str, scheduler: str | None,
@@ -339,6 +369,7 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicat
     if not item.observations:
         raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
                          "calibration needs reported figures: add `observations:` or pass --observations")
+    staging.check_folder(item.folder(opts.out))
     if not params:
         raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
     mine = [plain for scope, plain in map(scope_of, params) if scope in (None, s.name)]
@@ -378,7 +409,11 @@ def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples:
     sensitivity.check_replicates(replicates)
     outs = [sensitivity.parse_output(t, s) for t in outputs] or [
         sensitivity.Output(f"{r}@{s.end.isoformat()}", r, s.end) for r in s.regions]
-    built = sensitivity.saltelli([design.parse_param(t) for t in params], samples, s.seed)
+    staging.check_folder(item.folder(opts.out))
+    axes = [design.parse_param(t) for t in params]
+    _guard_size(item, samples * (len(axes) + 2), replicates, "means",  # Saltelli: N(D+2) points, not yet built
+                extra_days=[s.day_of(o.date) for o in outs if o.date is not None])
+    built = sensitivity.saltelli(axes, samples, s.seed)
     design.check(built, s, item.located)
     _event_notes(item, built)
     days = record_days(s, [s.day_of(o.date) for o in outs if o.date is not None])

@@ -10,7 +10,6 @@ pointing at line and column, like scenario errors.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import difflib
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pydantic import ValidationError
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.problems import problem
 from flowsim.model.scenario import Observation, Scenario, observable_counters, observation_rules
-from flowsim.model.yamlsource import Located, csv_columns, read_text
+from flowsim.model.yamlsource import Located, csv_columns, csv_line, read_text
 
 COLUMNS = ("date", "region", "low", "high", "value", "source")
 OPTIONAL = ("sigma", "group", "bias", "note", "flow", "from", "to")
@@ -46,7 +45,9 @@ def read_rows(path: Path) -> list[Sourced]:
     text = read_text(path, "observation file")
     name = str(path)
     lines = text.splitlines()
-    rows = list(csv.reader(lines))
+    rows = [csv_line(line, name, n) for n, line in enumerate(lines, start=1)]
+    while rows and not rows[-1]:
+        rows.pop()
     if not rows:
         raise InputError(Origin(name, 1, 1), "", NO_VALUE, "observation file is empty; expected a header "
                          + ",".join(COLUMNS))
@@ -131,7 +132,7 @@ def scenario_observations(
         return s.observations, duplicate_notes(s.observations, "observations")
     path = file if file is not None else (base / str(s.observations))
     if file is None and not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
+        what = "is a folder" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
         raise problem(located, ("observations",), f"observation file {what} ({path.absolute()}: a path is read "
                       "from the scenario file's folder)")
     sourced = read_rows(path)

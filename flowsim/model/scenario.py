@@ -23,6 +23,7 @@ from pydantic import (
 from flowsim.model import flows as kinds
 from flowsim.model import parameters as paths
 from flowsim.model.distributions import (
+    MAX_VALUE,
     AnyNumber,
     Fraction,
     NonNegative,
@@ -610,6 +611,10 @@ def _event_problems(s: Scenario, located: Located, span_ok: bool) -> Iterator[In
                 continue
             if key.endswith(".loss") and new > 0 and no_delay.get(key.split(".")[1], False):
                 yield problem(located, where, f"{key} {LOSS_NEEDS_DELAY}")
+                continue
+            if new > MAX_VALUE:  # scales multiply: 1e9 then 1e9 would overflow the samplers
+                yield problem(located, where, f"would make {key} reach {new:.3g} after the events before it; "
+                              f"numbers are at most {MAX_VALUE:.0e}")
                 continue
             highs[key] = new
         yield from _diversion_problems(s, located, highs, ("events", i), reported)

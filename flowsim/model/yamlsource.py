@@ -6,7 +6,10 @@ from every path to its line and column so those errors can point into the file.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,9 @@ FieldPath = tuple[Key, ...]
 MAX_NODES = 100_000
 """Refuse documents that expand to more nodes than this (YAML alias bombs)."""
 
-MAX_BYTES = 5_000_000
+MAX_BYTES = 50_000_000
+"""The largest scenario, observation, table or posterior file read (50 MB): a device such as /dev/zero,
+or a file of that size, is refused before it is read."""
 
 
 @dataclass
@@ -49,19 +54,37 @@ class Located:
         return self.origins.get((), Origin(self.file, 1, 1))
 
 
-def read_text(path: Path, what: str = "file") -> str:
-    """Read a UTF-8 text file, turning every OS-level problem into an InputError."""
+def read_text(path: Path, what: str = "file", limit: int = MAX_BYTES) -> str:
+    """Read a UTF-8 text file, turning every OS-level problem into an InputError.
+
+    Only a regular file (or a symbolic link to one) of at most `limit` bytes is read:
+    a FIFO would block forever and a device such as /dev/zero never ends.
+    """
     name = str(path)
-    if not path.exists():
-        raise InputError(Origin(name), "", NO_VALUE, f"{what} does not exist")
-    if path.is_dir():
-        raise InputError(Origin(name), "", NO_VALUE, f"is a folder, expected a {what}")
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
+        raise InputError(Origin(name), "", NO_VALUE, f"{what} does not exist") from None
     except OSError as exc:
         raise InputError(Origin(name), "", NO_VALUE, f"cannot be read: {exc.strerror}") from None
-    if len(raw) > MAX_BYTES:
-        raise InputError(Origin(name), "", len(raw), f"bytes: {what} larger than {MAX_BYTES} bytes")
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(Origin(name), "", NO_VALUE, f"is a folder, expected a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(Origin(name), "", NO_VALUE, f"is not a regular file (a device, pipe or socket); "
+                         f"a {what} must be a file")
+    if info.st_size > limit:
+        raise InputError(Origin(name), "", info.st_size, f"bytes: a {what} may have at most {limit:,} bytes")
+    try:
+        # O_NONBLOCK: should the name have become a pipe since the check above, opening does not wait
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise InputError(Origin(name), "", NO_VALUE, f"is not a regular file; a {what} must be a file")
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputError(Origin(name), "", NO_VALUE, f"cannot be read: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise InputError(Origin(name), "", len(raw), f"bytes: a {what} may have at most {limit:,} bytes")
     try:
         return raw.decode("utf-8-sig")  # a byte-order mark, as spreadsheets write, is not content
     except UnicodeDecodeError as exc:
@@ -176,3 +199,27 @@ def csv_columns(line: str) -> list[int]:
         elif ch == "," and not quoted:
             cols.append(pos + 1)
     return cols
+
+
+def csv_line(line: str, name: str, lineno: int) -> list[str]:
+    """The fields of one line of a CSV file. A quoted field must end on its own line: an unterminated quote
+    would otherwise swallow the rows after it, so it is an error pointing at the quote."""
+    try:
+        return next(csv.reader([line], strict=True), [])
+    except csv.Error as exc:
+        quote = _open_quote(line)
+        raise InputError(Origin(name, lineno, quote), "", NO_VALUE,
+                         "unterminated quote: a quoted field must end with a \" on the same line"
+                         if "end of data" in str(exc) else f"badly quoted field ({exc}); write \"\" for a quote "
+                         "inside a quoted field") from None
+
+
+def _open_quote(line: str) -> int:
+    """1-based column of the quote that opens the field left open at the end of `line` (else 1)."""
+    quoted, start = False, 1
+    for pos, ch in enumerate(line, start=1):
+        if ch == '"':
+            if not quoted:
+                start = pos
+            quoted = not quoted
+    return start if quoted else 1

@@ -143,6 +143,18 @@ class Results:
         """Files of other commands that this result replaces (a run replaces a sweep's run.json, ...)."""
         return tuple(self.extra.get("stale", ()))
 
+    def report(self, folder: Path | str | None = None) -> Path:
+        """Write report.html (one offline page: fan charts, comparison, scenario, provenance) into `folder`,
+        writing the results there first if it holds none (default: a temporary folder); returns the page's path."""
+        import tempfile
+
+        from flowsim.outputs.report import META_FILES, write_report
+
+        target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="flowsim-report-"))
+        if not any((target / name).is_file() for name in META_FILES):
+            self.write(target)
+        return write_report(target)
+
     def plot(self, folder: Path | str | None = None) -> Path:
         """Draw the fan chart; written to `folder`/plot.png (default: a temporary folder)."""
         import tempfile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from flowsim.outputs.formats import csvfile, parquetfile
 
@@ -18,5 +18,6 @@ def suffix(fmt: str) -> str:
     return str(FORMATS[fmt].SUFFIX)
 
 
-def write(table: pa.Table, path: Path, fmt: str) -> None:
+def write(table: pa.Table, path: Path | IO[bytes], fmt: str) -> None:
+    """Into a path, or an open binary file (the staging's exclusive temporary, so no name is opened twice)."""
     FORMATS[fmt].write(table, path)

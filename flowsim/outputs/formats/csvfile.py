@@ -7,14 +7,16 @@ injection, so a spreadsheet shows them as text instead of running them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import io
 import math
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,24 +26,37 @@ SLICE = 500_000
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def write(table: pa.Table, path: Path) -> None:
+def write(table: pa.Table, path: Path | IO[bytes]) -> None:
     import pyarrow as pa
 
     text = [name for name, col in zip(table.column_names, table.columns, strict=True)
             if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
             or (pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type))]
-    if not any(_needs_care(table.column(name)) for name in text):
-        with open(path, "wb") as fh:
+    with _binary(path) as fh:
+        if not any(_needs_care(table.column(name)) for name in text):
             fh.write((",".join(table.column_names) + "\n").encode())
             for text_of_slice in _formatted(table):
                 fh.write(text_of_slice)
-        return
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for batch in table.to_batches(max_chunksize=65536):
-            columns = [c.to_pylist() for c in batch.columns]
-            writer.writerows([_cell(v) for v in row] for row in zip(*columns, strict=True))
+            return
+        out = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        try:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(table.column_names)
+            for batch in table.to_batches(max_chunksize=65536):
+                columns = [c.to_pylist() for c in batch.columns]
+                writer.writerows([_cell(v) for v in row] for row in zip(*columns, strict=True))
+            out.flush()
+        finally:
+            out.detach()  # the caller's file stays open
+
+
+@contextlib.contextmanager
+def _binary(path: Path | IO[bytes]) -> Iterator[IO[bytes]]:
+    if isinstance(path, (str, Path)):
+        with open(path, "wb") as fh:
+            yield fh
+    else:
+        yield path
 
 
 def _formatted(table: pa.Table) -> Iterator[pa.Buffer]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -18,7 +18,7 @@ def _numeric(field: pa.Field) -> bool:
     return bool(pa.types.is_integer(field.type) or pa.types.is_floating(field.type) or pa.types.is_date32(field.type))
 
 
-def write(table: pa.Table, path: Path) -> None:
+def write(table: pa.Table, path: Path | IO[bytes]) -> None:
     import pyarrow.parquet as pq
 
     # Numbers are byte-stream-split before zstd: as small as dictionaries and about twice as fast to
