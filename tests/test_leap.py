@@ -200,9 +200,9 @@ def test_day_laws_by_cumulative_sums_match_the_day_by_day_recursion(monkeypatch:
     starts = rng.dirichlet(np.ones(k), lanes)
     lam = rng.uniform(0, 5, (lanes, k))
     n = np.zeros(lanes, dtype=np.int64)
-    fast = leap._present(n, region, starts), leap._arriving(n, region, lam)
+    fast = leap._present(n, region, starts), leap._arriving(n, region, lam, k)
     monkeypatch.setattr(leap, "SAFE_EXPONENT", -1.0)
-    slow = leap._present(n, region, starts), leap._arriving(n, region, lam)
+    slow = leap._present(n, region, starts), leap._arriving(n, region, lam, k)
     for a, b in zip(fast, slow, strict=True):
         assert a.days is not None and b.days is not None
         np.testing.assert_allclose(a.days, b.days, rtol=1e-12, atol=1e-15)

@@ -96,16 +96,36 @@ class Group:
 
 @dataclass
 class Region:
-    """A region's exits over one leap: hazards per day, their sum and its running sum."""
+    """A region's exits over one leap: hazards per day, their sum and its running sum.
+
+    A (lanes, 1) array is a value that stays the same all leap; `cum` is None when the
+    hazards do (and no group needs its leaving day): closed forms then need no day arrays.
+    """
 
     exits: list[Exit]
     hazards: list[np.ndarray]
-    """(lanes, k) per exit."""
+    """(lanes, k) or (lanes, 1) per exit."""
     total: np.ndarray
-    cum: np.ndarray
+    cum: np.ndarray | None
     """(lanes, k + 1): C_d, the hazard summed over days before d."""
     dated: bool
     """Whether groups need their leaving day: a transfer, or exit shares that change within the leap."""
+
+    def days(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(total, cum) as arrays over the k days."""
+        total = np.broadcast_to(self.total, (self.total.shape[0], k))
+        cum = self.cum if self.cum is not None else self.total * np.arange(k + 1, dtype=float)
+        return total, cum
+
+
+def _over(x: np.ndarray, k: int) -> np.ndarray:
+    """A (lanes, 1) constant or a (lanes, k) array, as (lanes, k) (a view, not a copy)."""
+    return np.broadcast_to(x, (x.shape[0], k))
+
+
+def _sum(x: np.ndarray, k: int) -> np.ndarray:
+    """The sum over the leap's days of a (lanes, 1) constant or a (lanes, k) array."""
+    return x[:, 0] * k if x.shape[1] == 1 else x.sum(axis=1)
 
 
 class LeapEngine(StepEngine):
@@ -179,14 +199,17 @@ class LeapEngine(StepEngine):
     # ---- values over a leap
 
     def _daily(self, path: str, start: int, k: int) -> np.ndarray:
-        """(lanes, k): parameter `path` on each day of the leap, its schedule knots inside it applied."""
+        """Parameter `path` on each day of the leap, its schedule knots inside it applied: (lanes, k),
+        or (lanes, 1) when no knot falls inside."""
         now = np.asarray(self.params[path], dtype=float)
-        out = np.repeat(now[:, None], k, axis=1)
         factor = self.params.get(factor_key(path))
-        for day, knot in self.knots.get(path, []):
-            if start < day < start + k and factor is not None:
-                value = (knot.low + knot.w * (knot.high - knot.low)) * factor
-                out[:, day - start:] = np.where(np.isnan(value), out[:, day - start:].T, value).T
+        inside = [(day, knot) for day, knot in self.knots.get(path, []) if start < day < start + k]
+        if not inside or factor is None:
+            return now[:, None]
+        out = np.repeat(now[:, None], k, axis=1)
+        for day, knot in inside:
+            value = (knot.low + knot.w * (knot.high - knot.low)) * factor
+            out[:, day - start:] = np.where(np.isnan(value), out[:, day - start:].T, value).T
         return out
 
     def _regions(self, start: int, k: int) -> dict[str, Region]:
@@ -195,10 +218,15 @@ class LeapEngine(StepEngine):
         for region in self.regions:
             mine = [e for e in self.plan.network.exits if e.region == region]
             hazards = [self._daily(e.rate, start, k) / unit for e in mine]
+            varying = len(mine) > 1 and any(h.shape[1] > 1 and (h != h[:, :1]).any() for h in hazards)
+            dated = any(e.to is not None for e in mine) or varying
+            if not dated and all(h.shape[1] == 1 for h in hazards):
+                out[region] = Region(mine, hazards, sum(hazards, np.zeros((lanes, 1))), None, False)
+                continue
+            hazards = [_over(h, k) for h in hazards]
             total = sum(hazards, np.zeros((lanes, k)))
             cum = np.concatenate([np.zeros((lanes, 1)), np.cumsum(total, axis=1)], axis=1)
-            varying = len(mine) > 1 and any((h != h[:, :1]).any() for h in hazards)
-            out[region] = Region(mine, hazards, total, cum, any(e.to is not None for e in mine) or varying)
+            out[region] = Region(mine, hazards, total, cum, dated)
         return out
 
     # ---- one leap
@@ -227,12 +255,12 @@ class LeapEngine(StepEngine):
             if st.split is not None:
                 counters.append(self._index[st.split])
             lost = -1 if st.split is None or st.loss is None else self._index[lost_counter(st.split)]
-            share = self._daily(st.loss, start, k) if lost >= 0 and st.loss is not None else np.zeros((lanes, k))
+            share = self._daily(st.loss, start, k) if lost >= 0 and st.loss is not None else np.zeros((lanes, 1))
             if st.delay == 0:
-                n = self.rng.poisson(lam.sum(axis=1))
-                groups[st.to].append(_arriving(n, regions[st.to], lam))
+                n = self.rng.poisson(_sum(lam, k))
+                groups[st.to].append(_arriving(n, regions[st.to], lam, k))
             else:
-                n = self._depart(self._region[st.to], st.delay, lam, start, lost, share, regions[st.to],
+                n = self._depart(self._region[st.to], st.delay, lam, start, k, lost, share, regions[st.to],
                                  groups[st.to])
             for c in counters:
                 self.moved[c] += n
@@ -279,15 +307,16 @@ class LeapEngine(StepEngine):
                 with np.errstate(invalid="ignore", divide="ignore"):
                     law = np.where(total > 0, days / total, 1.0 / k)
                 lost = -1 if e.loss is None else self._index[lost_counter(e.flow)]
-                share = self._daily(e.loss, start, k) if e.loss is not None else np.zeros_like(law)
+                share = _over(self._daily(e.loss, start, k), k).copy() if e.loss is not None else np.zeros_like(law)
                 self.in_transit += n
                 self.batches.append(Batch(self._region[e.to], n, start + 1 + e.delay, law, lost, share))
 
-    def _depart(self, r: int, delay: int, lam: np.ndarray, start: int, lost: int, share: np.ndarray,
+    def _depart(self, r: int, delay: int, lam: np.ndarray, start: int, k: int, lost: int, share: np.ndarray,
                 region: Region, groups: list[Group]) -> np.ndarray:
         """Departures of a delayed stream over the leap: those landing before its end join `groups` at
         once, the rest set out as a batch. Returns the departures (the stream's count)."""
-        lanes, k = lam.shape
+        lam, share = _over(lam, k), _over(share, k)
+        lanes = lam.shape[0]
         inside = max(0, k - 1 - delay)  # days whose travellers land before the end
         n = np.zeros(lanes, dtype=np.int64)
         if inside:
@@ -320,6 +349,11 @@ SAFE_EXPONENT = 600.0
 def _present(n: np.ndarray, region: Region, starts: np.ndarray, resident: bool = False) -> Group:
     """Persons present from midnight m (relative to the leap's start) with probability starts[:, m]."""
     k = starts.shape[1]
+    if region.cum is None:  # hazards that stay the same all leap, and no leaving day needed
+        h = region.total[:, 0]
+        if resident:
+            return Group(n, np.exp(-h * k), None)
+        return Group(n, (starts * np.exp(-np.outer(h, k - np.arange(k, dtype=float)))).sum(axis=1), None)
     cum = region.cum
     if resident:  # everyone from midnight 0
         stay = np.exp(-cum[:, k])
@@ -342,15 +376,18 @@ def _present(n: np.ndarray, region: Region, starts: np.ndarray, resident: bool =
     return Group(n, stay, days)
 
 
-def _arriving(n: np.ndarray, region: Region, lam: np.ndarray) -> Group:
+def _arriving(n: np.ndarray, region: Region, lam: np.ndarray, k: int) -> Group:
     """Poisson arrivals over the leap at rate lam[:, d] on day d, at uniform times within a day."""
+    if region.cum is None and lam.shape[1] == 1:  # all the same all leap: (1 - e^-Hk) / (Hk)
+        hk = region.total[:, 0] * k
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return Group(n, np.where(hk > 0, -np.expm1(-hk) / hk, 1.0), None)
+    h, cum = region.days(k)
+    lam = _over(lam, k)
     total = lam.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(total > 0, lam / total, 1.0 / lam.shape[1])
-        h = region.total
+        w = np.where(total > 0, lam / total, 1.0 / k)
         g = np.where(h > 0, -np.expm1(-h) / h, 1.0)  # still there at the arrival day's midnight
-    k = lam.shape[1]
-    cum = region.cum
     stay = (w * g * np.exp(-(cum[:, k:] - cum[:, 1:]))).sum(axis=1)
     if not region.dated:
         return Group(n, stay, None)
