@@ -5,7 +5,7 @@ planning, simulating, summarising and comparing with reported-world.csv; nothing
 and in the same run the two-region benchmark (benchmarks/two_region.yaml: 2 regions, 4 flows,
 365 days), so the ratio of the costs per replicate-day is measured on the same machine.
 
-Usage: python benchmarks/world.py [--replicates 10000] [--workers 2] [--repeats 1] [--engine step] [--scenario PATH]
+Usage: python benchmarks/world.py [--replicates 10000] [--workers 2] [--repeats 1] [--engine leap] [--scenario PATH]
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1, help="report the best of this many runs")
     parser.add_argument("--scenario", type=Path, default=ROOT / "scenarios/world.yaml")
-    parser.add_argument("--engine", default="step", help="step (flowsim.run's default) or leap (which steps "
-                        "daily anyway when a scenario has transfers, as world.yaml does)")
+    parser.add_argument("--engine", default="leap", help="leap (flowsim's default) or step")
     args = parser.parse_args()
 
     world = flowsim.load(args.scenario).scenario
