@@ -125,7 +125,9 @@ def main() -> None:
     for name, per, finals in rows:
         stats = "   ".join(f"{finals[:, i].mean():9,.1f} ({finals[:, i].std(ddof=1) if len(finals) > 1 else 0:6.1f})"
                            for i in range(2)) if finals is not None else ""
-        print(f"{name:62} {per:12.6f} {per / base:8,.0f}x   {stats}")
+        ratio = per / base
+        shown = f"{ratio:8.3f}" if ratio < 10 else f"{ratio:8,.0f}"
+        print(f"{name:62} {per:12.6f} {shown}x   {stats}")
     if note:
         print(f"GillesPy2: skipped: {note}")
 
