@@ -154,7 +154,8 @@ def run(base: Job, folder: Path, *, particles: int, draws: int, workers: int = 1
             ll[plan[i].start:plan[i].stop] = chunk["loglik"]
         return ll
 
-    result = smc.run(low, high, particles, draws, min(islands, particles), base.seed, simulate)
+    with executor.shared_pool(workers if scheduler is None else 1):  # workers start once, not every round
+        result = smc.run(low, high, particles, draws, min(islands, particles), base.seed, simulate)
     return Calibration(base.design, result)
 
 

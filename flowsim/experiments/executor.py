@@ -8,9 +8,10 @@ A run is a job of one point whose chunks are blocks of replicates (`simulate`).
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +109,32 @@ class Interrupted(KeyboardInterrupt):
 Result = tuple[int, dict[str, Any] | None, str | None]
 
 
+_shared: list[tuple[int, ProcessPoolExecutor]] = []
+
+
+@contextlib.contextmanager
+def shared_pool(workers: int) -> Iterator[None]:
+    """One pool of `workers` processes for every job run inside the block (a calibration's rounds),
+    so workers start once instead of once per job."""
+    if workers <= 1:
+        yield
+        return
+    with worker_pool(workers) as pool:
+        # start the workers now, before any chunk store is locked: a forked worker started later would
+        # inherit the lock of the round it started in and hold it into the next
+        for fut in submit_all(pool, _started, ((),) * workers):
+            fut.result()
+        _shared.append((workers, pool))
+        try:
+            yield
+        finally:
+            _shared.pop()
+
+
+def _started() -> None:
+    """A task that only makes a pool start its worker."""
+
+
 def _dispatch(job: Job, todo: list[int], workers: int, client: Any,
               advance: Callable[[int], None] | None = None) -> Iterator[Result]:
     if client is not None:
@@ -115,6 +142,9 @@ def _dispatch(job: Job, todo: list[int], workers: int, client: Any,
     elif workers <= 1 or len(todo) <= 1:
         for i in todo:
             yield _guarded(job, i, None if advance is None else _per_day(advance, job.blocks()[i].lanes))
+    elif _shared and _shared[-1][0] == workers:
+        for fut in as_completed(submit_all(_shared[-1][1], _guarded, ((job, i) for i in todo))):
+            yield fut.result()
     else:
         with worker_pool(min(workers, len(todo))) as pool:  # work and arguments pickle: any start method
             for fut in as_completed(submit_all(pool, _guarded, ((job, i) for i in todo))):
