@@ -23,9 +23,10 @@ Each check is a z-score, |z| < 4, of a sample mean or variance against the exact
 6.3e-5 per random check. Each case has 11 record days (0, 1, 5, 10, 12, 19, 20, 26, 30,
 33, 40); in each engine the file makes 22 checks of `a` (mean and variance), 20 of the
 recruits of a line (day 0 left out), 22 of the scaled and set schedule, and 44 of the
-diverted and the kept (a table): 108, so 216 in all, some fixed by construction (day 0;
-b before its first landing). A correct engine fails a run of this file with probability
-at most 216 x 6.3e-5 = 1.4e-2 (the union bound).
+diverted and the kept (a table): 108, so 324 in all over the leap, step and event
+engines, some fixed by construction (day 0; b before its first landing). A correct
+engine fails a run of this file with probability at most 324 x 6.3e-5 = 2.0e-2 (the
+union bound).
 """
 
 from __future__ import annotations

@@ -23,17 +23,17 @@ Poisson: mu + 3 mu^2). For a normal statistic the false-failure rate is 6.3e-5 p
 check (two-sided tail at 4); a sample variance of n >= 400 replicates is close to
 normal, its slight right skew making that a fair estimate.
 
-This file makes 234 z-score checks (counted with `zscore` and `zvar` wrapped,
-parametrised cases included). In each engine: the transfer case has 9 record days
+This file makes 351 z-score checks (counted with `zscore` and `zvar` wrapped,
+parametrised cases included). In each of the leap, step and event engines: the transfer case has 9 record days
 (0, 5, 6, 8, 9, 10, 20, 30, 40) with 5 checks each (mean of a; mean and variance of
 b and of the lost), 45; each of the two diversion cases has the same 9 days with 4
-checks each (mean and variance of b and of the lost), 36. Of the 2 x 117, 82 are of
+checks each (mean and variance of b and of the lost), 36. Of the 3 x 117, 123 are of
 a value fixed by construction (day 0, and b and the lost up to day D, before anyone
-can land: sd 0), which cannot fail by chance; 152 are random. A correct engine
-therefore fails a run of this file with probability at most 152 x 6.3e-5 = 9.6e-3,
-about once in 100 runs (the union bound; checks of the same replicates on successive
+can land: sd 0), which cannot fail by chance; 228 are random. A correct engine
+therefore fails a run of this file with probability at most 228 x 6.3e-5 = 1.4e-2,
+about once in 70 runs (the union bound; checks of the same replicates on successive
 days are positively correlated, so the true rate is somewhat lower). With the seeds
-fixed here the largest |z| is 3.35 (a variance, step engine; the same check over
+fixed here the largest |z| of the step engine is 3.35 (a variance; the same check over
 40,000 replicates and other seeds shows no bias), the largest of a mean 3.19.
 """
 
