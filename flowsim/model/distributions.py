@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
 import math
@@ -15,7 +14,7 @@ import numpy as np
 from pydantic import AfterValidator, PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
 
 from flowsim.model.errors import NO_VALUE, InputError, Origin
-from flowsim.model.yamlsource import csv_columns, read_text
+from flowsim.model.yamlsource import csv_rows, read_text
 
 MAX_VALUE = 1e9
 """Largest magnitude accepted anywhere; larger numbers are almost surely typos."""
@@ -293,20 +292,14 @@ def _read_posterior(path: Path) -> _Table:
         raise PosteriorError("file", f"posterior file is {what} ({path})")
     text = read_text(path, "posterior file")
     table: _Table | None = None
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        try:
-            cells = [c.strip() for c in next(csv.reader([line]), [])]
-        except csv.Error as exc:
-            raise InputError(Origin(str(path), lineno, 1), "", NO_VALUE, f"not valid CSV: {exc}") from None
-        if not any(cells):
-            continue
+    for lineno, cells, starts in csv_rows(text, str(path)):
         if table is None:
-            table = _Table(path, cells, csv_columns(line), [])
+            table = _Table(path, cells, starts, [])
         elif len(cells) != len(table.header):
             raise InputError(Origin(str(path), lineno, 1), "", NO_VALUE,
                              f"has {len(cells)} fields; the header has {len(table.header)}")
         else:
-            table.rows.append((lineno, cells, csv_columns(line)))
+            table.rows.append((lineno, cells, starts))
     if table is None or not table.rows:
         raise PosteriorError("file", f"an empty posterior file ({path}): it needs a header row of "
                              "columns and one row per posterior sample")

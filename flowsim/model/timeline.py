@@ -22,7 +22,6 @@ figure by more than the Monte Carlo noise.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
@@ -44,7 +43,7 @@ from flowsim.model.distributions import (
     parse_number,
 )
 from flowsim.model.errors import NO_VALUE, InputError, Origin
-from flowsim.model.yamlsource import csv_columns, read_text
+from flowsim.model.yamlsource import csv_rows, read_text
 
 SHAPES = ("schedule", "linear", "table")
 
@@ -211,14 +210,7 @@ def _read_table(path: Path, check: Check) -> tuple[tuple[dt.date, Number], ...]:
     text = read_text(path, "table file")
     header: list[str] | None = None
     knots: list[tuple[dt.date, Number]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        try:
-            cells = [c.strip() for c in next(csv.reader([line]), [])]
-        except csv.Error as exc:
-            raise InputError(Origin(str(path), lineno, 1), "", NO_VALUE, f"not valid CSV: {exc}") from None
-        if not any(cells):
-            continue
-        starts = csv_columns(line)
+    for lineno, cells, starts in csv_rows(text, str(path)):
         if header is None:
             if cells != ["date", "value"]:
                 raise InputError(Origin(str(path), lineno, 1), "header", ",".join(cells),

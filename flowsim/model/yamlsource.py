@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,15 @@ def csv_line(line: str, name: str, lineno: int) -> list[str]:
                          "unterminated quote: a quoted field must end with a \" on the same line"
                          if "end of data" in str(exc) else f"badly quoted field ({exc}); write \"\" for a quote "
                          "inside a quoted field") from None
+
+
+def csv_rows(text: str, name: str) -> Iterator[tuple[int, list[str], list[int]]]:
+    """(line number, stripped fields, 1-based column of each field) of every non-blank line of a CSV
+    text (tables, posterior files); quoting faults are refused as in `csv_line`."""
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        cells = [c.strip() for c in csv_line(line, name, lineno)]
+        if any(cells):
+            yield lineno, cells, csv_columns(line)
 
 
 def _open_quote(line: str) -> int:

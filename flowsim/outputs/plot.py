@@ -163,12 +163,7 @@ def _panel(ax: Any, region: str, series: list[dict[str, str]], observations: lis
             ax.plot([date], [value], "o", color="C3", ms=6, zorder=5)
             y = value
         else:
-            lo = low if low is not None else 0.0
-            hi = high if high is not None else (low or 0) * 1.5
-            ax.vlines(date, lo, hi, color="C3", lw=3, zorder=5)
-            for end, present in ((lo, low is not None), (hi, high is not None)):
-                ax.plot([date], [end], "_" if present else ("^" if end == hi else "v"), color="C3", ms=10, zorder=5)
-            y = hi
+            y = _range_bar(ax, date, low, high)
         ax.annotate(f"[{tag}]", (date, y), textcoords="offset points", xytext=(3, 3), fontsize=7, color="C3")
     ax.set_title(region.replace("_", " "), loc="left", fontsize=10)
     ax.set_ylabel("fighters")
@@ -180,6 +175,16 @@ def _panel(ax: Any, region: str, series: list[dict[str, str]], observations: lis
     if observations:
         ax.plot([], [], color="C3", lw=3, label="reported range / figure")
     ax.legend(loc="best", fontsize=7, framealpha=0.8)
+
+
+def _range_bar(ax: Any, x: Any, low: float | None, high: float | None) -> float:
+    """A reported range as a red bar at x (an open end as an arrow head); returns its top."""
+    lo = low if low is not None else 0.0
+    hi = high if high is not None else (low or 0) * 1.5
+    ax.vlines(x, lo, hi, color="C3", lw=3, zorder=5)
+    for end, present in ((lo, low is not None), (hi, high is not None)):
+        ax.plot([x], [end], "_" if present else ("^" if end == hi else "v"), color="C3", ms=10, zorder=5)
+    return hi
 
 
 def _flow_panel(ax: Any, flow: str, figures: list[dict[str, Any]], sources: list[str]) -> None:
@@ -204,12 +209,7 @@ def _flow_panel(ax: Any, flow: str, figures: list[dict[str, Any]], sources: list
             ax.hlines(value, start, stop, color="C3", lw=2, zorder=5)
             y = value
         else:
-            lo = low if low is not None else 0.0
-            hi = high if high is not None else (low or 0) * 1.5
-            ax.vlines(mid, lo, hi, color="C3", lw=3, zorder=5)
-            for end, present in ((lo, low is not None), (hi, high is not None)):
-                ax.plot([mid], [end], "_" if present else ("^" if end == hi else "v"), color="C3", ms=10, zorder=5)
-            y = hi
+            y = _range_bar(ax, mid, low, high)
         ax.hlines(y, start, stop, color="C3", lw=0.8, ls=":", zorder=4)  # the period the figure covers
         ax.annotate(f"[{tag}]", (mid, y), textcoords="offset points", xytext=(3, 3), fontsize=7, color="C3")
     ax.plot([], [], color="C3", lw=3, label="reported range / figure")
