@@ -35,7 +35,8 @@ leap of one day is the step engine's day (its travellers land through SimPy, as 
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,8 @@ def longest_leap(network: Network, days: int) -> int:
 @dataclass
 class Batch:
     """Persons travelling on one route who set out during one leap; each lands at midnight
-    `first + i` with probability `law[:, i]` and is then lost with probability `share[:, i]`
-    (per lane, independently; rows of `law` sum to 1)."""
+    `first + i` with probability `law[:, i] / mass` and is then lost with probability `share[:, i]`
+    (per lane, independently; `law` need not be normalised, `share` may be (lanes, 1) for all days)."""
 
     region: int
     count: np.ndarray
@@ -65,22 +66,28 @@ class Batch:
     lost: int
     """Counter of the lost (-1: none lost)."""
     share: np.ndarray
+    left: np.ndarray = field(init=False)
+    """The law's mass in the columns not yet taken."""
+
+    def __post_init__(self) -> None:
+        self.left = self.law.sum(axis=1)
 
     def take(self, rng: np.random.Generator, columns: slice) -> tuple[np.ndarray, np.ndarray]:
-        """Draw who lands at the midnights of `columns`, and their share lost; the rest keep the law
-        conditioned on not landing there. Earlier columns are spent, so the last columns take everyone left."""
+        """Draw who lands at the midnights of `columns`, and their share lost. Columns are taken in
+        order, each once, so the rest keep the law conditioned on not landing there (no rewrite of
+        the law: only its mass left), and the last columns take everyone left."""
         part = self.law[:, columns]
         mass = part.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            lost = np.where(mass > 0, (part * self.share[:, columns]).sum(axis=1) / mass, 0.0)
-        if columns.stop >= self.law.shape[1]:
-            mass = np.ones(len(self.count))
-        n = rng.binomial(self.count, np.clip(mass, 0.0, 1.0))
+            if self.share.shape[1] == 1:
+                lost = self.share[:, 0]
+            else:
+                lost = np.where(mass > 0, (part * self.share[:, columns]).sum(axis=1) / mass, 0.0)
+            p = np.ones(len(mass)) if columns.stop >= self.law.shape[1] else \
+                np.where(self.left > 0, mass / self.left, 0.0)
+        n = rng.binomial(self.count, np.clip(p, 0.0, 1.0))
         self.count = self.count - n
-        self.law[:, columns] = 0.0
-        rest = 1.0 - mass
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.law = np.where(rest[:, None] > 0, self.law / rest[:, None], 0.0)
+        self.left = self.left - mass
         return n, np.clip(lost, 0.0, 1.0)
 
 
@@ -96,7 +103,8 @@ class Group:
 
 @dataclass
 class Region:
-    """A region's exits over one leap: hazards per day, their sum and its running sum.
+    """A region's exits over one leap: hazards per day, their sum and its running sum, and the
+    arrays every group of the region shares (computed once per leap, on first use).
 
     A (lanes, 1) array is a value that stays the same all leap; `cum` is None when the
     hazards do (and no group needs its leaving day): closed forms then need no day arrays.
@@ -110,12 +118,63 @@ class Region:
     """(lanes, k + 1): C_d, the hazard summed over days before d."""
     dated: bool
     """Whether groups need their leaving day: a transfer, or exit shares that change within the leap."""
+    k: int = 0
+    """Days of the leap (read from `cum` when it is given)."""
+
+    def __post_init__(self) -> None:
+        if self.cum is not None:
+            self.k = self.cum.shape[1] - 1
 
     def days(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(total, cum) as arrays over the k days."""
         total = np.broadcast_to(self.total, (self.total.shape[0], k))
         cum = self.cum if self.cum is not None else self.total * np.arange(k + 1, dtype=float)
         return total, cum
+
+    @cached_property
+    def _day_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.days(self.k)
+
+    @cached_property
+    def tail(self) -> np.ndarray:
+        """(lanes, k): P(still there at the end) for one present from midnight m, e^-(C_k - C_m)."""
+        if self.cum is None:
+            return np.exp(-np.outer(self.total[:, 0], self.k - np.arange(self.k, dtype=float)))
+        return np.exp(-(self.cum[:, self.k:] - self.cum[:, :self.k]))
+
+    @cached_property
+    def after(self) -> np.ndarray:
+        """(lanes, k): e^-(C_k - C_(d+1)), P(there at the end) for one there at the end of day d."""
+        cum = self._day_arrays[1]
+        return np.exp(-(cum[:, self.k:] - cum[:, 1:]))
+
+    @cached_property
+    def leave(self) -> np.ndarray:
+        """(lanes, k): 1 - e^-H_d, P(leaving on day d) for one there at its start."""
+        return -np.expm1(-self._day_arrays[0])
+
+    @cached_property
+    def kept(self) -> np.ndarray:
+        """(lanes, k): (1 - e^-H_d) / H_d, P(there at day d's end) for one arriving at a uniform time in it."""
+        h = self._day_arrays[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(h > 0, self.leave / h, 1.0)
+
+    @cached_property
+    def fore(self) -> np.ndarray:
+        """(lanes, k): e^-C_d (1 - e^-H_d), P(left on day d) for a resident."""
+        return self.leave * np.exp(-self._day_arrays[1][:, :self.k])
+
+    @cached_property
+    def grow(self) -> np.ndarray:
+        """(lanes, k): e^C_d (only where `cum` stays below SAFE_EXPONENT)."""
+        return np.exp(self._day_arrays[1][:, :self.k])
+
+    @cached_property
+    def ratios(self) -> list[np.ndarray]:
+        """Per exit, h_jd / H_d: its share of who leaves on day d ((lanes, 1) where all stay the same)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return [np.where(self.total > 0, h / self.total, 0.0) for h in self.hazards]
 
 
 def _over(x: np.ndarray, k: int) -> np.ndarray:
@@ -221,7 +280,7 @@ class LeapEngine(StepEngine):
             varying = len(mine) > 1 and any(h.shape[1] > 1 and (h != h[:, :1]).any() for h in hazards)
             dated = any(e.to is not None for e in mine) or varying
             if not dated and all(h.shape[1] == 1 for h in hazards):
-                out[region] = Region(mine, hazards, sum(hazards, np.zeros((lanes, 1))), None, False)
+                out[region] = Region(mine, hazards, sum(hazards, np.zeros((lanes, 1))), None, False, k)
                 continue
             hazards = [_over(h, k) for h in hazards]
             total = sum(hazards, np.zeros((lanes, k)))
@@ -237,19 +296,19 @@ class LeapEngine(StepEngine):
         regions = self._regions(start, k)
         groups: dict[str, list[Group]] = {r: [] for r in self.regions}
         for r, region in enumerate(self.regions):
-            groups[region].append(_present(self.pop[r].copy(), regions[region], np.zeros((lanes, k)), resident=True))
+            groups[region].append(_resident(self.pop[r].copy(), regions[region]))
         for batch in self.batches:  # who lands inside the leap: one group per batch
             lo, hi = max(start + 1 - batch.first, 0), min(end - batch.first, batch.law.shape[1])
             if lo >= hi or not batch.count.any():
                 continue
             weights = batch.law[:, lo:hi]
-            mass = weights.sum(axis=1)
-            starts = np.zeros((lanes, k))
+            mass = weights.sum(axis=1, keepdims=True)
             with np.errstate(invalid="ignore", divide="ignore"):
-                starts[:, batch.first + lo - start:batch.first + hi - start] = np.where(
-                    mass[:, None] > 0, weights / mass[:, None], 0.0)
+                starts = weights / mass
+            starts[~(mass[:, 0] > 0)] = 0.0
             n = self._landed(batch, *batch.take(self.rng, slice(lo, hi)))
-            groups[self.regions[batch.region]].append(_present(n, regions[self.regions[batch.region]], starts))
+            region = self.regions[batch.region]
+            groups[region].append(_present(n, regions[region], starts, batch.first + lo - start))
         for st in net.streams(lambda path: self._daily(path, start, k)):
             lam, counters = st.rate / unit, [self._index[st.flow]]
             if st.split is not None:
@@ -278,18 +337,18 @@ class LeapEngine(StepEngine):
 
     def _leave(self, group: Group, out: np.ndarray, region: Region, start: int) -> None:
         """Split a group's leavers among the exits; who transfers sets out as a batch."""
-        k = region.total.shape[1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if group.days is None:  # shares that do not change within the leap
-                probs = [np.where(region.total[:, 0] > 0, h[:, 0] / region.total[:, 0], 0.0) for h in region.hazards]
-                by_exit: list[np.ndarray | None] = [None] * len(region.exits)
-            else:
-                weight = np.where(region.total > 0, group.days / region.total, 0.0)
-                dated = [weight * h for h in region.hazards]  # P(left on day d by exit j)
-                left = group.days.sum(axis=1)
-                probs = [np.where(left > 0, b.sum(axis=1) / left, 0.0) for b in dated]
-                by_exit = list(dated)
-        remaining = np.ones(len(out))
+        lanes = len(out)
+        if group.days is None:  # shares that do not change within the leap
+            probs = [r[:, 0] for r in region.ratios]
+            by_exit: list[np.ndarray | None] = [None] * len(region.exits)
+        else:  # P(left on day d by exit j): needed per day for transfers, summed for the others
+            by_exit = [group.days * r if e.to is not None else None for e, r in zip(region.exits, region.ratios,
+                                                                                     strict=True)]
+            left = group.days.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                probs = [np.where(left > 0, (b.sum(axis=1) if b is not None else np.einsum("ij,ij->i", group.days, r))
+                                  / left, 0.0) for b, r in zip(by_exit, region.ratios, strict=True)]
+        remaining = np.ones(lanes)
         for i, e in enumerate(region.exits):
             if i == len(region.exits) - 1:
                 n = out
@@ -301,13 +360,10 @@ class LeapEngine(StepEngine):
             out = out - n
             self.moved[self._index[e.flow]] += n
             if e.to is not None and n.any():
-                days = by_exit[i]
-                assert days is not None
-                total = days.sum(axis=1, keepdims=True)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    law = np.where(total > 0, days / total, 1.0 / k)
+                law = by_exit[i]
+                assert law is not None
                 lost = -1 if e.loss is None else self._index[lost_counter(e.flow)]
-                share = _over(self._daily(e.loss, start, k), k).copy() if e.loss is not None else np.zeros_like(law)
+                share = self._daily(e.loss, start, region.k).copy() if e.loss is not None else np.zeros((lanes, 1))
                 self.in_transit += n
                 self.batches.append(Batch(self._region[e.to], n, start + 1 + e.delay, law, lost, share))
 
@@ -327,18 +383,15 @@ class LeapEngine(StepEngine):
                 self.moved[lost] += lost_n
                 n = n + lost_n
             n = n + landed
-            starts = np.zeros((lanes, k))
             mass = kept.sum(axis=1, keepdims=True)
             with np.errstate(invalid="ignore", divide="ignore"):
-                starts[:, 1 + delay:1 + delay + inside] = np.where(mass > 0, kept / mass, 0.0)
-            groups.append(_present(landed, region, starts))
+                starts = np.where(mass > 0, kept / mass, 0.0)
+            groups.append(_present(landed, region, starts, 1 + delay))
         later = lam[:, inside:]
         travelling = self.rng.poisson(later.sum(axis=1))
         self.in_transit += travelling
-        total = later.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            law = np.where(total > 0, later / total, 1.0 / later.shape[1])
-        self.batches.append(Batch(r, travelling, start + inside + 1 + delay, law, lost, share[:, inside:].copy()))
+        share = share[:, :1].copy() if share.strides[1] == 0 else share[:, inside:].copy()
+        self.batches.append(Batch(r, travelling, start + inside + 1 + delay, later.copy(), lost, share))
         return n + travelling
 
 
@@ -346,32 +399,30 @@ SAFE_EXPONENT = 600.0
 """Beyond a summed hazard of this over one leap, e^C overflows soon: the day laws are built day by day."""
 
 
-def _present(n: np.ndarray, region: Region, starts: np.ndarray, resident: bool = False) -> Group:
-    """Persons present from midnight m (relative to the leap's start) with probability starts[:, m]."""
-    k = starts.shape[1]
+def _resident(n: np.ndarray, region: Region) -> Group:
+    """Persons present from the leap's first midnight."""
     if region.cum is None:  # hazards that stay the same all leap, and no leaving day needed
-        h = region.total[:, 0]
-        if resident:
-            return Group(n, np.exp(-h * k), None)
-        return Group(n, (starts * np.exp(-np.outer(h, k - np.arange(k, dtype=float)))).sum(axis=1), None)
-    cum = region.cum
-    if resident:  # everyone from midnight 0
-        stay = np.exp(-cum[:, k])
-        days = np.exp(-cum[:, :k]) * -np.expm1(-region.total) if region.dated else None
-        return Group(n, stay, days)
-    stay = (starts * np.exp(-(cum[:, k:] - cum[:, :k]))).sum(axis=1)
-    if not region.dated:
+        return Group(n, np.exp(-region.total[:, 0] * region.k), None)
+    return Group(n, np.exp(-region.cum[:, region.k]), region.fore if region.dated else None)
+
+
+def _present(n: np.ndarray, region: Region, starts: np.ndarray, offset: int = 0) -> Group:
+    """Persons present from midnight `offset + m` (relative to the leap's start) with probability
+    starts[:, m]; `starts` may cover only some of the leap's midnights."""
+    k, w = region.k, starts.shape[1]
+    stay = np.einsum("ij,ij->i", starts, region.tail[:, offset:offset + w])
+    if region.cum is None or not region.dated:
         return Group(n, stay, None)
-    leave = -np.expm1(-region.total)
-    if cum[:, k].max() < SAFE_EXPONENT:  # present[d] = e^-C_d * sum over m <= d of starts[m] e^C_m
-        days = leave * np.exp(-cum[:, :k]) * np.cumsum(starts * np.exp(cum[:, :k]), axis=1)
-        return Group(n, stay, days)
+    if offset or w < k:
+        starts = np.concatenate([np.zeros((len(n), offset)), starts, np.zeros((len(n), k - offset - w))], axis=1)
+    if region.cum[:, k].max() < SAFE_EXPONENT:  # present[d] = e^-C_d * sum over m <= d of starts[m] e^C_m
+        return Group(n, stay, region.fore * np.cumsum(starts * region.grow, axis=1))
     decay = np.exp(-region.total)
     days = np.empty_like(starts)
     present = np.zeros(len(n))
     for d in range(k):  # present at the start of day d
         present = present + starts[:, d]
-        days[:, d] = leave[:, d] * present
+        days[:, d] = region.leave[:, d] * present
         present = present * decay[:, d]
     return Group(n, stay, days)
 
@@ -382,24 +433,23 @@ def _arriving(n: np.ndarray, region: Region, lam: np.ndarray, k: int) -> Group:
         hk = region.total[:, 0] * k
         with np.errstate(invalid="ignore", divide="ignore"):
             return Group(n, np.where(hk > 0, -np.expm1(-hk) / hk, 1.0), None)
-    h, cum = region.days(k)
     lam = _over(lam, k)
     total = lam.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         w = np.where(total > 0, lam / total, 1.0 / k)
-        g = np.where(h > 0, -np.expm1(-h) / h, 1.0)  # still there at the arrival day's midnight
-    stay = (w * g * np.exp(-(cum[:, k:] - cum[:, 1:]))).sum(axis=1)
+    wg = w * region.kept  # arrived on day d and still there at its midnight
+    stay = (wg * region.after).sum(axis=1)
     if not region.dated:
         return Group(n, stay, None)
-    leave = -np.expm1(-h)
+    cum = region.days(k)[1]
     if cum[:, k].max() < SAFE_EXPONENT:  # carried[d] = e^-C_d * sum over i < d of w_i g_i e^C_(i+1)
-        earlier = np.cumsum(w * g * np.exp(cum[:, 1:]), axis=1) - w * g * np.exp(cum[:, 1:])
-        days = w * (1 - g) + leave * np.exp(-cum[:, :k]) * earlier
+        grown = wg * np.exp(cum[:, 1:])
+        days = w * (1 - region.kept) + region.fore * (np.cumsum(grown, axis=1) - grown)
         return Group(n, stay, days)
-    decay = np.exp(-h)
+    decay = np.exp(-region.days(k)[0])
     days = np.empty_like(lam)
     carried = np.zeros(len(n))
     for d in range(k):  # carried: arrived on an earlier day and still there at the start of day d
-        days[:, d] = w[:, d] * (1 - g[:, d]) + leave[:, d] * carried
-        carried = carried * decay[:, d] + w[:, d] * g[:, d]
+        days[:, d] = w[:, d] * (1 - region.kept[:, d]) + region.leave[:, d] * carried
+        carried = carried * decay[:, d] + wg[:, d]
     return Group(n, stay, days)
