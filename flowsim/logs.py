@@ -15,10 +15,7 @@ The command line installs `CliHandler`, which prints each note as `note: <text>`
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from typing import Any, Protocol
 
 logger = logging.getLogger("flowsim")
 
@@ -31,10 +28,14 @@ def note(text: str) -> None:
     logger.log(NOTE, "%s", text)
 
 
+class Printer(Protocol):
+    def print(self, *objects: Any, **options: Any) -> None: ...
+
+
 class CliHandler(logging.Handler):
     """Prints each record as `note: <text>` on a rich console (the command line's stderr)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Printer) -> None:
         super().__init__(NOTE)
         self.console = console
 
@@ -45,7 +46,7 @@ class CliHandler(logging.Handler):
             self.handleError(record)
 
 
-def install_cli_handler(console: Console) -> CliHandler:
+def install_cli_handler(console: Printer) -> CliHandler:
     """Show notes on `console`; replaces an earlier CLI handler, so notes never print twice."""
     for old in [h for h in logger.handlers if isinstance(h, CliHandler)]:
         logger.removeHandler(old)

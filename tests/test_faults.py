@@ -472,3 +472,16 @@ def test_usage_shows_file_not_braces(cli) -> None:  # type: ignore[no-untyped-de
     for cmd in ("run", "sweep", "calibrate", "sensitivity", "compare", "validate"):
         usage = " ".join(cli(cmd, "--help").stdout.split())
         assert f" {cmd} [OPTIONS] FILE" in usage and "{" not in usage.split("Usage:")[1][:60]
+
+
+@pytest.mark.parametrize("value", ["plain", "a,b", 'say "x"', "two\nlines", "=1+1", "+3", "-x", "@sum", "\tx",
+                                   "in=side"])
+def test_few_and_many_strings_are_checked_alike(value: str) -> None:
+    """Short columns are checked with Python's re, long ones with pyarrow.compute: the same verdict either way."""
+    import pyarrow as pa
+
+    from flowsim.outputs.formats import csvfile
+
+    verdicts = [csvfile._needs_care(pa.chunked_array([pa.array(["ok"] * (n - 1) + [value])]))
+                for n in (2, csvfile.FEW + 1)]
+    assert verdicts[0] == verdicts[1] == (value not in ("plain", "in=side")), verdicts

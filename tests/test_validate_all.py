@@ -222,10 +222,11 @@ def test_help_shows_clean_metavars() -> None:
     for command in ("run", "sweep", "calibrate", "validate"):
         result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
         assert result.exit_code == 0, result.output
-        shown[command] = {line.split()[1]: line for line in result.stdout.splitlines()
-                          if line.startswith("│ --") and len(line.split()) > 1}
+        shown[command] = {word.rstrip(","): line for line in result.stdout.splitlines()
+                          for word in line.split()[:2] if line.lstrip().startswith("-") and word.startswith("--")}
     usage = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).stdout
     assert "FILE..." in usage and "{FILE}" not in usage  # click's usage style, not typer's braces
+    assert "<list[Path]>" not in usage and "  FILE  " in usage, usage  # arguments without Python types
     expect = {"--set": "PATH=VALUE", "--replicates": " N ", "--seed": " N ", "--out": "DIR", "--workers": " N ",
               "--engine": "step|event|meanfield", "--observations": "FILE", "--tolerance": "SHARE",
               "--scheduler": "ADDRESS"}

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from flowsim import __version__, logs
+from flowsim.cli.console import err, out, progress_bar
 from flowsim.cli.lazy import lazy, skip_pandas_probe
 from flowsim.cli.signals import INTERRUPTED
 from flowsim.cli.usage import OneLineErrors
@@ -64,10 +51,9 @@ else:  # loaded on first use, so that `flowsim --help` imports neither numpy nor
 
 app = typer.Typer(
     cls=OneLineErrors,  # option mistakes print one `error:` line, like every other mistake
-    add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions."
+    add_completion=False, no_args_is_help=True, help="Scenario modelling of fighter flows between regions.",
+    rich_markup_mode=None,  # plain help: rich's help formatter alone costs ~0.1 s of start-up
 )
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120, emoji=False)  # pipes get full tables
-err = Console(stderr=True, soft_wrap=True, emoji=False)  # ":100:" in a value stays text
 
 
 def _print_version(value: bool) -> None:
@@ -293,7 +279,7 @@ def sweep_command(
         _check_scheduler(scheduler)
     if samples is None and job.design.method != "grid" and not (item.scenario.sweep and item.scenario.sweep.samples):
         logs.note(f"{job.design.method} design of {job.n_points} points (the default); give --samples N for another")
-    with _points_progress(item, "sweep", job.n_points) as advance:
+    with progress_bar(f"{item.scenario.name} sweep", job.n_points, rate=True) as advance:
         done = runs.run_sweep(item, opts, req, job, advance)
     if not done.failed and not keep_chunks:  # the chunks serve --resume only; a finished sweep needs none
         runs.drop_chunks(done.folder)
@@ -375,7 +361,7 @@ def calibrate(
 def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: Job, particles: int, draws: int,
                    scheduler: str | None, resume: bool) -> tuple[str, float, float]:
     folder = item.folder(opts.out)
-    with _points_progress(item, "calibration", draws) as advance:
+    with progress_bar(f"{item.scenario.name} calibration", draws, rate=True) as advance:
         try:
             t0 = time.perf_counter()
             cal = calibration.run(job, folder, particles=particles, draws=draws, workers=opts.workers,
@@ -388,14 +374,7 @@ def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: Job, particles
     r = cal.result
     meta = runs.metadata(item, opts, wall, None)
     calibration.to_results(item, opts, cal, particles, draws, job.replicates, meta).write(folder, opts.format)
-    table = Table(title=f"{item.scenario.name}: posterior ({len(r.points)} particles, ESS {r.ess:,.0f}, "
-                        f"{r.simulated:,} simulated draws x {job.replicates} replicates)")
-    for col in ("parameter", "prior", "median", "90% interval"):
-        table.add_column(col, justify="left" if col == "parameter" else "right")
-    for path, lo, hi, med, p05, p95 in cal.summary():
-        table.add_row(path, f"{tables.short(str(lo))} – {tables.short(str(hi))}", tables.short(str(med)),
-                      f"{tables.short(str(p05))} – {tables.short(str(p95))}")
-    table.caption = f"log marginal likelihood {r.log_evidence:.2f} ± {r.log_evidence_se:.2f} (Monte Carlo se)"
+    table = tables.posterior_table(item.scenario.name, cal, job.replicates)
     out.print(table)
     for a, b, rho in cal.correlations():
         out.print(f"posterior correlation of {a} and {b}: {rho:+.2f}", highlight=False)
@@ -407,14 +386,9 @@ def _calibrate_one(item: runs.Loaded, opts: runs.RunOptions, job: Job, particles
 
 def _model_table(evidence: list[tuple[str, float, float]], out_dir: Path) -> None:
     probs = calibration.model_probabilities([e[1] for e in evidence], [e[2] for e in evidence])
-    table = Table(title="Models compared (equal prior odds)")
-    for col in ("scenario", "log marginal likelihood", "posterior probability"):
-        table.add_column(col, justify="left" if col == "scenario" else "right")
-    rows = []
-    for (name, logz, se), (p, pse) in zip(evidence, probs, strict=True):
-        table.add_row(name, f"{logz:.2f} ± {se:.2f}", f"{p:.3f} ± {pse:.3f}")
-        rows.append([name, f"{logz:.6f}", f"{se:.6f}", f"{p:.6f}", f"{pse:.6f}"])
-    table.caption = "± one Monte Carlo standard error, from the spread of independent SMC islands"
+    table = tables.models_table(evidence, probs)
+    rows = [[name, f"{logz:.6f}", f"{se:.6f}", f"{p:.6f}", f"{pse:.6f}"]
+            for (name, logz, se), (p, pse) in zip(evidence, probs, strict=True)]
     out.print(table)
     with staging.Staged(out_dir) as staged:
         staged.csv("model-comparison.csv", ["scenario", "log_evidence", "log_evidence_se", "probability",
@@ -465,14 +439,7 @@ def sensitivity_command(
     sens.to_results(item, meta, job, rows, samples, replicates, outs).write(folder, opts.format)
     if not keep_chunks:
         runs.drop_chunks(folder, "sensitivity")  # they serve --resume only
-    table = Table(title=f"{item.scenario.name}: Sobol indices ({job.n_points} runs x {replicates} replicates)")
-    for col in ("output", "date", "parameter", "S1", "ST", "noise"):
-        table.add_column(col, justify="right" if col in ("S1", "ST", "noise") else "left")
-    last_dates = {r[0]: r[2] for r in rows}
-    for r in rows:
-        if r[2] == last_dates[r[0]]:
-            table.add_row(r[0], r[2], r[3], f"{float(r[4]):.2f} ± {float(r[5]):.2f}",
-                          f"{float(r[6]):.2f} ± {float(r[7]):.2f}", f"{float(r[8]):.2f}")
+    table = tables.sobol_table(item.scenario.name, job.n_points, replicates, rows)
     out.print(table)
     out.print("noise: share of each output's variance that is replicate noise, taken out of S1 and ST",
               highlight=False)
@@ -486,17 +453,8 @@ def sensitivity_command(
 
 def _lanes(item: runs.Loaded, opts: runs.RunOptions, job: Job, kind: str, scheduler: str | None,
            resume: bool) -> tuple[executor.Chunks, list[Path], float]:
-    with _points_progress(item, kind, job.n_points) as advance:
+    with progress_bar(f"{item.scenario.name} {kind}", job.n_points, rate=True) as advance:
         return runs.execute_job(item, opts, job, kind, scheduler, resume, advance)
-
-
-@contextlib.contextmanager
-def _points_progress(item: runs.Loaded, kind: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar over points with points/s and an ETA (the scenario's notes were logged as it loaded)."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                  TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(f"{item.scenario.name} {kind}", total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def _failures(job: Job, failed: list[int], errors: list[Path]) -> None:
@@ -522,11 +480,6 @@ def _ranges(points: list[int]) -> str:
         prev = cur
     spans.append(f"{start}" if start == prev else f"{start}-{prev}")
     return "points " + ", ".join(spans)
-
-
-class RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:,.1f} points/s")
 
 
 @app.command("report")
@@ -563,12 +516,7 @@ def plot(results_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A resu
 
 
 def _run(item: runs.Loaded, opts: runs.RunOptions, plot: bool) -> runs.Written:
-    with _progress() as bar:
-        task = bar.add_task(item.scenario.name, total=item.replicates * item.scenario.days)
-
-        def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
-            bar.advance(task, n)
-
+    with progress_bar(item.scenario.name, item.replicates * item.scenario.days) as advance:
         done = runs.run(item, opts, advance)
     if plot:
         out.print(f"wrote {plots.plot_folder(done.folder)}", highlight=False)
@@ -616,10 +564,3 @@ def _count(n: int, noun: str) -> str:
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editor completion and checks)."""
     print(json.dumps(scenario_model.Scenario.model_json_schema(by_alias=True), indent=2))
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=True,
-    )

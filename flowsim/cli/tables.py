@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import numpy as np
 from rich.table import Table
 
-from flowsim.experiments import runs, sweep
+from flowsim.experiments import calibrate, runs, sweep
 from flowsim.model.scenario import Observation
 from flowsim.outputs.results import Results
 
@@ -99,6 +100,44 @@ def best_points(done: runs.SweepDone, top: int) -> Table:
         table.add_column(name, justify="right")
     for row in points[:top]:
         table.add_row(*(short(str(row[name])) for name in keep))
+    return table
+
+
+def posterior_table(name: str, cal: calibrate.Calibration, replicates: int) -> Table:
+    """A calibration's posterior: per parameter, its prior range, median and 90% interval."""
+    r = cal.result
+    table = Table(title=f"{name}: posterior ({len(r.points)} particles, ESS {r.ess:,.0f}, "
+                        f"{r.simulated:,} simulated draws x {replicates} replicates)")
+    for col in ("parameter", "prior", "median", "90% interval"):
+        table.add_column(col, justify="left" if col == "parameter" else "right")
+    for path, lo, hi, med, p05, p95 in cal.summary():
+        table.add_row(path, f"{short(str(lo))} – {short(str(hi))}", short(str(med)),
+                      f"{short(str(p05))} – {short(str(p95))}")
+    table.caption = f"log marginal likelihood {r.log_evidence:.2f} ± {r.log_evidence_se:.2f} (Monte Carlo se)"
+    return table
+
+
+def models_table(evidence: list[tuple[str, float, float]], probs: list[tuple[float, float]]) -> Table:
+    """Scenarios calibrated together: evidence and posterior probability, each ± its Monte Carlo se."""
+    table = Table(title="Models compared (equal prior odds)")
+    for col in ("scenario", "log marginal likelihood", "posterior probability"):
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    for (name, logz, se), (p, pse) in zip(evidence, probs, strict=True):
+        table.add_row(name, f"{logz:.2f} ± {se:.2f}", f"{p:.3f} ± {pse:.3f}")
+    table.caption = "± one Monte Carlo standard error, from the spread of independent SMC islands"
+    return table
+
+
+def sobol_table(name: str, runs_done: int, replicates: int, rows: list[list[Any]]) -> Table:
+    """Sobol indices at each output's last date (the CSV has every date)."""
+    table = Table(title=f"{name}: Sobol indices ({runs_done} runs x {replicates} replicates)")
+    for col in ("output", "date", "parameter", "S1", "ST", "noise"):
+        table.add_column(col, justify="right" if col in ("S1", "ST", "noise") else "left")
+    last_dates = {r[0]: r[2] for r in rows}
+    for r in rows:
+        if r[2] == last_dates[r[0]]:
+            table.add_row(r[0], r[2], r[3], f"{float(r[4]):.2f} ± {float(r[5]):.2f}",
+                          f"{float(r[6]):.2f} ± {float(r[7]):.2f}", f"{float(r[8]):.2f}")
     return table
 
 

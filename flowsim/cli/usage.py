@@ -24,7 +24,7 @@ from flowsim.cli.signals import INTERRUPTED
 
 
 class OneLineErrors(TyperGroup):
-    """The flowsim command group: Typer's, with one-line usage errors and plain `FILE...` in usage lines."""
+    """The flowsim command group: Typer's, with one-line usage errors and plain `FILE...` in usage and help."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
@@ -49,6 +49,7 @@ class OneLineErrors(TyperGroup):
         for param in command.params if command is not None else []:
             if isinstance(param, TyperArgument):
                 param._usage_display_name = _plain_name(param)  # type: ignore[method-assign]
+                param.display_type_rich = _no_type  # type: ignore[method-assign]  # help: `FILE`, not `FILE <list[Path]>`
         return command
 
 
@@ -60,6 +61,10 @@ def _plain_name(param: TyperArgument) -> Any:
         return text + ("..." if param.nargs != 1 else "")
 
     return name
+
+
+def _no_type(ctx: Any) -> None:
+    return None
 
 
 def one_line(exc: Any) -> str:

@@ -143,7 +143,7 @@ def _stats_table(columns: list[str], name: str, points: Sequence[int], start: dt
     flat = _round(stats.reshape(-1, stats.shape[-1]))
     scenario, point, date, day, label = columns[:5]
     cols = {scenario: pa.array([name] * len(p), pa.string()), point: p, date: dates(start, days)[k],
-            day: days[k].astype(np.int64), label: pa.array(list(labels), pa.string()).take(r)}
+            day: days[k].astype(np.int64), label: pa.array(np.asarray(list(labels), dtype=object)[r], pa.string())}
     cols.update({c: flat[:, i] for i, c in enumerate(columns[5:])})
     return pa.table(cols)
 

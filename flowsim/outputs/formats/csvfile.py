@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import math
 import os
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -81,16 +82,25 @@ def _formatted(table: pa.Table) -> Iterator[pa.Buffer]:
             yield from pool.map(lambda s: text(table.slice(s, SLICE)), starts[first:first + 2 * threads])
 
 
+CARE = r'[,"\n\r]|^[=+\-@\t]'
+"""Text that needs quoting or the injection guard."""
+FEW = 10_000
+"""Up to this many strings, Python's `re` checks them (pyarrow.compute costs ~0.05 s to import)."""
+
+
 def _needs_care(col: Any) -> bool:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if col.null_count == len(col) or len(col) == 0:
         return False
     if pa.types.is_dictionary(col.type):  # the few distinct strings decide
         col = pa.chunked_array([chunk.dictionary for chunk in col.chunks])
-    special = pc.match_substring_regex(col, r'[,"\n\r]|^[=+\-@\t]')
-    return bool(pc.any(special).as_py())
+    if len(col) <= FEW:
+        care = re.compile(CARE)
+        return any(v is not None and care.search(v) for v in col.to_pylist())
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.match_substring_regex(col, CARE)).as_py())
 
 
 def _cell(v: object) -> str:
