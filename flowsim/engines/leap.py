@@ -23,10 +23,12 @@ has exit hazards h_jd (H_d = sum) and stream rates lam_d. With C_d = H_0 + ... +
   over days of the leaving law times h_jd / H_d); who leaves by a transfer sets out as
   a new batch whose landing law is its leaving-day law on that exit, shifted by 1 + D.
 
-No draw is made per day. A leap is never longer than D + 1 days for the shortest
-transfer delay D, so nobody who transfers lands in the leap it left in: nobody moves
-twice in a leap, and every flow count (departures, arrivals, leavers; the lost at
-landing) is exact per recorded interval. Dated actions fire at their midnight through
+No draw is made per day. A leap is never longer than 2D + 2 days for the shortest
+transfer delay D, so whoever transfers and lands inside the leap it left in cannot land
+again before its end: the leap runs in two passes, the groups it starts with (and the
+arrivals from outside), then the groups that landed from its own transfers, whose
+transfers land at its end or later. Every flow count (departures, arrivals, leavers;
+the lost at landing) is exact per recorded interval. Dated actions fire at their midnight through
 SimPy, as in the step engine, before that midnight's landings; schedule knots fire
 there too, and a leap reads the values they will set from the plan beforehand. A
 leap of one day is the step engine's day (its travellers land through SimPy, as there).
@@ -48,9 +50,9 @@ from flowsim.model.network import Exit, Network, lost_counter
 
 
 def longest_leap(network: Network, days: int) -> int:
-    """Days a leap may span: D + 1 for the shortest transfer delay D (a landing never falls inside)."""
+    """Days a leap may span: 2D + 2 for the shortest transfer delay D (nobody lands twice inside one)."""
     delays = [e.delay for e in network.exits if e.to is not None]
-    return min(delays) + 1 if delays else max(days, 1)
+    return 2 * min(delays) + 2 if delays else max(days, 1)
 
 
 @dataclass
@@ -323,8 +325,27 @@ class LeapEngine(StepEngine):
                                  groups[st.to])
             for c in counters:
                 self.moved[c] += n
-        for r, region in enumerate(self.regions):
+        for r in range(len(self.regions)):
             self.pop[r] = 0
+        sent = len(self.batches)
+        self._settle(groups, regions, start)
+        landed: dict[str, list[Group]] = {r: [] for r in self.regions}
+        for batch in self.batches[sent:]:  # transfers of this leap landing inside it: the second pass
+            hi = min(end - batch.first, batch.law.shape[1])
+            if hi > 0 and batch.count.any():
+                weights = batch.law[:, :hi]
+                mass = weights.sum(axis=1, keepdims=True)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    starts = weights / mass
+                starts[~(mass[:, 0] > 0)] = 0.0
+                n = self._landed(batch, *batch.take(self.rng, slice(0, hi)))
+                region = self.regions[batch.region]
+                landed[region].append(_present(n, regions[region], starts, batch.first - start))
+        self._settle(landed, regions, start)
+
+    def _settle(self, groups: dict[str, list[Group]], regions: dict[str, Region], start: int) -> None:
+        """Draw who of each group is still there at the leap's end (added to the population) and split the rest."""
+        for r, region in enumerate(self.regions):
             for group in groups[region]:
                 if not regions[region].exits:
                     self.pop[r] += group.count
