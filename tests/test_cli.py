@@ -197,3 +197,21 @@ def test_set_on_a_value_that_events_change_gives_a_note(cli, tmp_path: Path) -> 
                  "--out", tmp_path)
     assert result.exit_code == 0
     assert "flows.divert.fraction is also changed by events on 2015-07-01, 2015-10-01" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["run", "S", "--replicates", "0"], "error: root run: --replicates: value '0': must be >= 1; see root run --help"),
+    (["run", "S", "-n", "abc"],
+     "error: root run: --replicates: value 'abc': must be a whole number; see root run --help"),
+    (["run", "S", "--workers=0"], "error: root run: --workers: value '0': must be >= 1; see root run --help"),
+    (["run", "-j0", "S"], "error: root run: --workers: value '0': must be >= 1; see root run --help"),
+    (["compare", "S", "--tolerance", "2"],
+     "error: root compare: --tolerance: value '2': must be <= 0.999; see root compare --help"),
+    (["rnu"], "error: root: no such command 'rnu'. Did you mean 'run'? See root --help"),
+])
+def test_a_bad_option_value_is_named_with_its_rule(cli, tmp_path: Path, args: list[str],  # type: ignore[no-untyped-def]
+                                                   expected: str) -> None:
+    result = cli(*[str(tmp_path / "s.yaml") if a == "S" else a for a in args], "--out", tmp_path / "o") \
+        if args != ["rnu"] else cli(*args)
+    assert result.exit_code == 2 and result.stderr.strip() == expected, result.stderr
+    assert not (tmp_path / "o").exists()

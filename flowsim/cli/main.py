@@ -164,7 +164,7 @@ def run(
     plot: Plot = False,
     report: Report = False,
 ) -> None:
-    """Simulate scenarios and write results/<name>/*.csv."""
+    """Simulate scenarios and write their result tables to OUT/<name>/ (summary, flows, parameters)."""
     opts = _options(replicates, seed, sets, out_dir, workers, engine, trajectories, fmt=fmt)
     loaded = runs.load_all(scenarios, opts)  # every file is checked before any runs
     runs.check_memory(loaded, opts)  # and every memory need, before the first writes its results
@@ -247,9 +247,9 @@ def sweep_command(
         "--param", metavar="PATH=SPEC",
         help="PATH=lo:hi:n (grid values), PATH=v1,v2 (listed) or PATH=lo:hi (range).")] = None,
     method: Annotated[str | None, typer.Option("--method", metavar="grid|random|lhs|sobol",
-        help="grid | random | lhs | sobol.")] = None,
+        help="How points are chosen (default: the scenario's sweep: section, else grid).")] = None,
     samples: Annotated[int | None, typer.Option("--samples", min=1, metavar="N",
-        help="Points for random/lhs/sobol.")] = None,
+        help="Points for random/lhs/sobol (default: the scenario's sweep: section).")] = None,
     scheduler: Scheduler = None,
     resume: Resume = False,
     top: Annotated[int, typer.Option("--top", min=0, metavar="K", help="Best points to print.")] = 10,
@@ -408,8 +408,8 @@ def sensitivity_command(
         "--output", metavar="REGION[@DATE]",
         help="REGION@YYYY-MM-DD, or REGION for every recorded date (default: each region at the end).")
     ] = None,
-    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, metavar="N", help=(
-        "Replicates per sample, at least 2: their spread is the noise taken out of the indices."))] = 20,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=2, metavar="N", help=(
+        "Replicates per sample: their spread is the noise taken out of the indices."))] = 20,
     seed: Seed = None,
     sets: Sets = None,
     out_dir: Out = Path("results"),

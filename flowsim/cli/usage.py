@@ -8,6 +8,7 @@ command line in Click's non-standalone mode and prints its usage errors as one
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +38,7 @@ class OneLineErrors(TyperGroup):
             sys.stderr.write((exc.ctx.get_help() if exc.ctx else exc.format_message()) + "\n")
             sys.exit(exc.exit_code)
         except click_errors.ClickException as exc:
-            sys.stderr.write(one_line(exc) + "\n")
+            sys.stderr.write(one_line(exc, list(sys.argv[1:] if args is None else args)) + "\n")
             sys.exit(2)
         except typer.Abort:
             sys.stderr.write(INTERRUPTED + "\n")
@@ -67,9 +68,53 @@ def _no_type(ctx: Any) -> None:
     return None
 
 
-def one_line(exc: Any) -> str:
+def one_line(exc: Any, args: Sequence[str] = ()) -> str:
     ctx = getattr(exc, "ctx", None)
     where = f"{ctx.command_path}: " if ctx is not None else ""
     hint = f"; see {ctx.command_path} --help" if ctx is not None else ""
-    message = " ".join(exc.format_message().split()).rstrip(".")
-    return f"error: {where}{message[:1].lower()}{message[1:]}{hint}"
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click_errors.BadParameter) and param is not None and getattr(param, "opts", None):
+        # `--replicates: value '0': must be >= 1`, as flowsim words every other bad value
+        value = _given(param.opts, args)
+        shown = f"value {value!r}: " if value is not None else ""
+        message = f"{param.opts[0]}: {shown}{_rule(exc.message)}"
+    else:
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        message = message[:1].lower() + message[1:]
+    if message.endswith("?") and ctx is not None:  # "Did you mean 'run'?"
+        hint = f" See {ctx.command_path} --help"
+    return f"error: {where}{message}{hint}"
+
+
+def _given(opts: Sequence[str], args: Sequence[str]) -> str | None:
+    """The value given to an option on the command line (the last one, as Click keeps), if found."""
+    found = None
+    for i, arg in enumerate(args):
+        for opt in opts:
+            if arg == opt and i + 1 < len(args):
+                found = args[i + 1]
+            elif opt.startswith("--") and arg.startswith(opt + "="):
+                found = arg[len(opt) + 1:]
+            elif not opt.startswith("--") and arg.startswith(opt) and len(arg) > len(opt):
+                found = arg[len(opt):]
+    return found
+
+
+RULES = [
+    (r"Input should be greater than or equal to (\S+)", r"must be >= \1"),
+    (r"Input should be less than or equal to (\S+)", r"must be <= \1"),
+    (r"Input should be greater than (\S+)", r"must be > \1"),
+    (r"Input should be less than (\S+)", r"must be < \1"),
+    (r"Input should be a valid integer.*", "must be a whole number"),
+    (r"Input should be a valid number.*", "must be a number"),
+    (r"Input should be (.*)", r"must be \1"),
+]
+"""Typer words option errors as pydantic does; flowsim says `must be ...` everywhere."""
+
+
+def _rule(message: str) -> str:
+    text = " ".join(str(message).split()).rstrip(".")
+    for pattern, rule in RULES:
+        if re.fullmatch(pattern, text):
+            return re.sub(pattern, rule, text)
+    return text[:1].lower() + text[1:]
