@@ -19,14 +19,16 @@ The cases leap over 100-day intervals with delays shorter (3) and longer (120) t
 a leap, losses in transit, several exits from one region, per-lane rates
 (distributions), events (set, scale, shock) and schedule knots between records, and
 transfers (delayed, undelayed, in a cycle a -> b -> a), where a leap is at most twice
-the shortest transfer delay + 2 days, so some transfers land inside the leap they left in.
+the shortest transfer delay + 2 days, so some transfers land inside the leap they left in;
+and a loss in transit that changes inside a leap, with a one-day leap (an event the day
+after a record) whose travellers land inside the next one.
 
-The 8 cases have 2 to 3 regions, 1 to 8 counters and 5 record days (0, 100, 200, 300,
-365): the distribution test makes 332 checks (counted by `test_checks_are_counted`),
-the exact-mean test 265 (one per region or counter and record day; those fixed by
+The 9 cases have 2 to 3 regions, 1 to 8 counters and 5 record days (0, 100, 200, 300,
+365): the distribution test makes 370 checks (counted by `test_checks_are_counted`),
+the exact-mean test 295 (one per region or counter and record day; those fixed by
 construction, such as day 0, cannot fail). By the union bound a correct engine fails
-this file with probability at most 51 x 1e-4 + (281 + 265) x 6.3e-5 = 3.9% (51 of the
-332 are KS tests, at most 1e-4 each; the rest are z-tests, 6.3e-5 each), in practice
+this file with probability at most 57 x 1e-4 + (313 + 295) x 6.3e-5 = 4.4% (57 of the
+370 are KS tests, at most 1e-4 each; the rest are z-tests, 6.3e-5 each), in practice
 less: checks of one run are positively correlated.
 """
 
@@ -94,6 +96,12 @@ CASES: dict[str, dict[str, Any]] = {
         {"name": "ab", "kind": "transfer", "from": "a", "to": "b", "rate": 0.01},
         {"name": "ba", "kind": "transfer", "from": "b", "to": "a", "rate": 0.03},
         {"name": "r", "kind": "recruitment", "to": "b", "rate": 2}]),
+    "loss-knot-and-one-day-leap": dict(regions={"a": {"initial": 3000}, "b": {"initial": 0}}, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": 20},
+        {"name": "ab", "kind": "transfer", "from": "a", "to": "b", "rate": 0.02, "delay": 1,
+         "loss": {"schedule": {"2015-01-01": 0.0, "2015-04-08": 0.95, "2015-04-10": 0.0}}},
+        {"name": "db", "kind": "attrition", "region": "b", "rate": 0.3}], events=[
+        {"date": "2015-12-28", "scale": {"flows.ab.rate": 1}}]),
     "no-exits": dict(regions={"a": {"initial": 0}, "b": {"initial": 0}}, flows=[
         {"name": "r", "kind": "recruitment", "to": "a", "rate": 3},
         {"name": "div", "kind": "diversion", "of": "r", "to": "b", "fraction": 0.5, "delay": 200}]),
@@ -185,7 +193,7 @@ def test_a_leap_is_never_longer_than_twice_the_shortest_transfer_delay_plus_two(
 def test_checks_are_counted() -> None:
     """The docstring's count of checks of the distribution test (when it ran in this session)."""
     if len(CHECKS) == len(CASES):
-        assert (sum(CHECKS), len(KS)) == (332, 51), (sum(CHECKS), len(KS))
+        assert (sum(CHECKS), len(KS)) == (370, 57), (sum(CHECKS), len(KS))
 
 
 def test_day_laws_by_cumulative_sums_match_the_day_by_day_recursion(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -223,7 +223,8 @@ def compare(
         finished.append(done)
         if done.comparison:
             out.print(tables.comparison_table(done))
-            out.print(f"wrote {done.folder}/comparison{formats.suffix(opts.format)}", highlight=False)
+            out.print(f"wrote {done.folder}/ (comparison{formats.suffix(opts.format)} and the run's tables)",
+                      highlight=False)
         if paired and len(finished) > 1:
             diff = pairing.differences(finished[0].sim, done.sim)
             written = pairing.write(done.folder, diff, opts.format)

@@ -30,8 +30,10 @@ arrivals from outside), then the groups that landed from its own transfers, whos
 transfers land at its end or later. Every flow count (departures, arrivals, leavers;
 the lost at landing) is exact per recorded interval. Dated actions fire at their midnight through
 SimPy, as in the step engine, before that midnight's landings; schedule knots fire
-there too, and a leap reads the values they will set from the plan beforehand. A
-leap of one day is the step engine's day (its travellers land through SimPy, as there).
+there too, and a leap reads the values they will set from the plan beforehand. Every
+traveller is a batch, a leap of one day too, so every landing is drawn by a leap or
+at its first midnight. Survivors of a loss in transit that changes from day to day
+land on each day in proportion to the law times the share kept.
 """
 
 from __future__ import annotations
@@ -73,6 +75,12 @@ class Batch:
 
     def __post_init__(self) -> None:
         self.left = self.law.sum(axis=1)
+
+    def survivors(self, columns: slice) -> np.ndarray:
+        """The landing law over `columns` of those not lost in transit (unnormalised): where the loss
+        share changes from day to day, who survives is likelier to have landed on a day of low loss."""
+        part = self.law[:, columns]
+        return part if self.share.shape[1] == 1 else part * (1.0 - self.share[:, columns])
 
     def take(self, rng: np.random.Generator, columns: slice) -> tuple[np.ndarray, np.ndarray]:
         """Draw who lands at the midnights of `columns`, and their share lost. Columns are taken in
@@ -240,10 +248,8 @@ class LeapEngine(StepEngine):
                 k += 1
             if then is None:
                 break
-            if then - now == 1:  # one day: the step engine's day is the same law, and cheaper
-                self._step(env)
-            else:
-                self._leap(now, then)
+            self._leap(now, then)  # one day too: the step engine's day would send travellers through
+            # SimPy, landing inside the next leap after its end state was drawn
             if self.progress is not None:
                 self.progress(then - now)
             yield env.timeout(then - now)
@@ -303,7 +309,7 @@ class LeapEngine(StepEngine):
             lo, hi = max(start + 1 - batch.first, 0), min(end - batch.first, batch.law.shape[1])
             if lo >= hi or not batch.count.any():
                 continue
-            weights = batch.law[:, lo:hi]
+            weights = batch.survivors(slice(lo, hi))
             mass = weights.sum(axis=1, keepdims=True)
             with np.errstate(invalid="ignore", divide="ignore"):
                 starts = weights / mass
@@ -333,7 +339,7 @@ class LeapEngine(StepEngine):
         for batch in self.batches[sent:]:  # transfers of this leap landing inside it: the second pass
             hi = min(end - batch.first, batch.law.shape[1])
             if hi > 0 and batch.count.any():
-                weights = batch.law[:, :hi]
+                weights = batch.survivors(slice(0, hi))
                 mass = weights.sum(axis=1, keepdims=True)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     starts = weights / mass
