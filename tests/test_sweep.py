@@ -236,3 +236,19 @@ def test_sweeping_a_value_and_its_argument_together_exits_2(cli, tmp_path: Path)
     result = cli("sweep", small(tmp_path), "--param", "flows.r.rate=1,2", "--param", "flows.r.rate.uniform.1=20,30",
                  "--out", tmp_path / "o")
     assert result.exit_code == 2 and "overrides its arguments" in result.stderr
+
+
+def test_sweeping_a_value_that_changes_over_time_says_how(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A schedule is swept through its dated values, or made one number with --set first (then it sweeps)."""
+    path = write(tmp_path, scenario_dict(40, replicates=100, flows=[
+        {"name": "r", "kind": "recruitment", "to": "a", "rate": 10},
+        {"name": "d", "kind": "attrition", "region": "a",
+         "rate": {"schedule": {"2015-01-01": 0.01, "2015-01-20": 0.02}}}]))
+    result = cli("sweep", path, "--param", "flows.d.rate=0:0.02:3", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and not (tmp_path / "o").exists()
+    assert ("flows.d.rate: changes over time (schedule): sweep its dated values (flows.d.rate.schedule.DATE, such as "
+            "flows.d.rate.schedule.2015-01-01), or make it one number first with --set flows.d.rate=VALUE"
+            ) in result.stderr, result.stderr
+    result = cli("sweep", path, "--set", "flows.d.rate=0.01", "--param", "flows.d.rate=0:0.02:3", "-n", "5",
+                 "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output

@@ -179,6 +179,13 @@ def check(design: Design, s: Scenario, located: Located) -> None:
             raise InputError(a.origin, a.path, NO_VALUE, f"{base} itself is swept too, which overrides its arguments")
     for a in design.axes:
         if not split_path(s, a.path)[0]:
+            depth = a.path.count(".") + 2  # PATH.SHAPE.DATE
+            dated = sorted(k for k in s.parameters() if k.startswith(a.path + ".") and k.count(".") == depth)
+            if dated:  # a value that changes over time: its knots are the numbers
+                shape = dated[0].split(".")[-2]
+                raise InputError(a.origin, a.path, NO_VALUE,
+                                 f"changes over time ({shape}): sweep its dated values ({a.path}.{shape}.DATE, "
+                                 f"such as {dated[0]}), or make it one number first with --set {a.path}=VALUE")
             raise InputError(a.origin, a.path, NO_VALUE,
                              paths.unknown_path_rule(a.path, s.parameters())
                              + " (a distribution argument is PATH.<kind>.<index>)")
