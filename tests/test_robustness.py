@@ -199,3 +199,14 @@ def test_a_line_separator_in_a_value_keeps_the_message_on_one_line(cli, tmp_path
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "does not exist" in result.stderr
+
+
+def test_available_memory_is_what_psutil_reports() -> None:
+    """On Linux flowsim reads MemAvailable itself; psutil reads the same line (memory moves a little between the two
+    reads, so they are compared within 256 MB)."""
+    import psutil
+
+    from flowsim.experiments import limits
+
+    ours, theirs = limits.available_memory(), int(psutil.virtual_memory().available)
+    assert abs(ours - theirs) < 256 * 1024**2, (ours, theirs)

@@ -16,8 +16,16 @@ SWEEP_TEXT_BYTES = 70
 def available_memory() -> int:
     """Bytes the system can give us now, on Linux, macOS and Windows alike, or physical memory if unknown.
 
-    psutil is imported here, not at the top, so that `flowsim --help` does not pay for it.
+    On Linux this is /proc/meminfo's MemAvailable, what psutil reports there, read without
+    importing psutil (~0.03 s of every run's start-up); elsewhere psutil's.
     """
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import psutil
 

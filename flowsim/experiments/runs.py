@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from flowsim import __version__, defaults, logs
 from flowsim.engines.plan import counter_names, record_days
-from flowsim.experiments import calibrate, design, executor, limits, paired, sensitivity, sweep
+from flowsim.experiments import design, executor, limits, sweep
 from flowsim.experiments import job as job_module
 from flowsim.experiments.chunkstore import ChunkStore
 from flowsim.experiments.executor import Simulation, simulate
@@ -24,6 +24,10 @@ from flowsim.model.scenario import Event, Observation, Scenario, load_scenario
 from flowsim.model.yamlsource import Located
 from flowsim.outputs import compare, provenance, records, staging
 from flowsim.outputs.results import Results
+
+if TYPE_CHECKING:  # planning a calibration or a sensitivity analysis, or pairing, imports them when asked
+    from flowsim.experiments import sensitivity  # here: a run does not need it
+
 
 
 @dataclass
@@ -145,6 +149,8 @@ def check_names(loaded: list[Loaded], opts: RunOptions) -> None:
 
 def load_paired(paths: list[Path], opts: RunOptions, observations: Path | None = None) -> list[Loaded]:
     """Load A (the first) and each B with A's seed, for common random numbers (see paired.py)."""
+    from flowsim.experiments import paired  # here: a run does not need it
+
     loaded = load_all(paths, opts, observations)
     if len(loaded) < 2:
         raise InputError(Origin("command line --paired"), "paired", NO_VALUE,
@@ -365,6 +371,8 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicat
     comparison calibrates each scenario's own parameters). `NAME/PATH=lo:hi` is a
     prior for scenario NAME only.
     """
+    from flowsim.experiments import calibrate  # here: a run does not need it
+
     s = item.scenario
     if not item.observations:
         raise InputError(Origin(str(item.path)), "observations", NO_VALUE,
@@ -401,6 +409,7 @@ def plan_calibration(item: Loaded, opts: RunOptions, params: list[str], replicat
 
 def plan_sensitivity(item: Loaded, opts: RunOptions, params: list[str], samples: int, replicates: int,
                      outputs: list[str]) -> tuple[Job, list[sensitivity.Output]]:
+    from flowsim.experiments import sensitivity
     s = item.scenario
     if not params:
         raise InputError(Origin("command line"), "param", NO_VALUE, "give at least one --param PATH=lo:hi")
