@@ -10,7 +10,8 @@ of a whole process (Python start-up and imports included):
 - `flowsim run --engine step` and `flowsim run --engine leap` with `--workers 1` and
   `--workers 2`, writing their CSVs to a temporary folder.
 
-Prints seconds and each one's ratio to the reference (below 1: faster than it).
+Prints seconds and each one's ratio to the reference (below 1: faster than it). flowsim's
+modules are byte-compiled first, as in benchmarks/startup.py.
 
 Usage: python benchmarks/leap.py [--replicates 10000] [--repeats 3]
 """
@@ -27,6 +28,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from startup import compile_flowsim
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = HERE / "two_region.yaml"
@@ -65,6 +69,7 @@ def main() -> None:
     if args.reference:
         reference(args.replicates)
         return
+    compile_flowsim()
     ref = timed([sys.executable, __file__, "--reference", "--replicates", str(args.replicates)], args.repeats)
     print(f"{platform.node()} ({platform.machine()}), Python {platform.python_version()}, numpy {np.__version__}; "
           f"{args.replicates:,} replicates x 365 days; best of {args.repeats} whole processes")
