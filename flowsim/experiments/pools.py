@@ -128,10 +128,30 @@ class _Tracked:
         return getattr(self._ctx, name)
 
     def stop(self) -> None:
+        """SIGKILL every worker and wait until each is gone (a kill cannot be caught or deferred)."""
         for proc in self.processes:
             with contextlib.suppress(ValueError):  # a process the pool already closed
                 if proc.is_alive():
-                    proc.terminate()
+                    proc.kill()
+        for proc in self.processes:
+            with contextlib.suppress(ValueError, AssertionError):
+                proc.join(timeout=5)
+
+
+def _unblock_results(pool: ProcessPoolExecutor) -> None:
+    """Let the pool's manager thread see that its workers are gone.
+
+    A worker killed while sending its result leaves part of a message in the result
+    pipe, and the pool's manager thread waits for the rest for ever: the parent holds
+    the pipe's write end too, so no end of file comes, and `shutdown` hangs on that
+    thread. Once every worker is dead, closing the parent's write end (the parent never
+    writes there) turns that wait into an end of file: the pool sees itself broken and
+    shuts down. (CPython's own attributes; if they change, nothing is done.)
+    """
+    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()
 
 
 @contextlib.contextmanager
@@ -140,7 +160,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
 
     Its workers ignore Ctrl-C and exit with the parent (quiet_worker). When the block is
     left by an exception (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by the CLI),
-    the workers are terminated at once instead of finishing their tasks.
+    the workers are killed at once instead of finishing their tasks.
     """
     ctx = _Tracked(mp_context())
     with ProcessPoolExecutor(workers, mp_context=cast(BaseContext, ctx), initializer=quiet_worker,
@@ -149,6 +169,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
             yield pool
         except BaseException:
             ctx.stop()
+            _unblock_results(pool)
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 
