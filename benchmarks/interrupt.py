@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SCENARIO = {
-    "name": "interrupt", "start": "2015-01-01", "end": "2023-03-20", "report_every": 30, "replicates": 20000,
-    "seed": 1, "regions": {"a": {"initial": 1000}},
+SCENARIO = {  # tests/test_robustness.py's long scenario: records every 10 days, so results take time to send
+    "name": "interrupt", "start": "2015-01-01", "end": "2023-03-20", "report_every": 10, "replicates": 20000,
+    "seed": 1, "regions": {"a": {"initial": 1000}, "b": {"initial": 100}},
     "flows": [{"name": "r", "kind": "recruitment", "to": "a", "rate": 40},
               {"name": "d", "kind": "attrition", "region": "a", "rate": 0.01}],
 }
