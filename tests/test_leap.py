@@ -198,19 +198,19 @@ def test_checks_are_counted() -> None:
 
 def test_day_laws_by_cumulative_sums_match_the_day_by_day_recursion(monkeypatch: pytest.MonkeyPatch) -> None:
     """The vectorised day laws (e^C sums) equal the day-by-day ones used where e^C could overflow."""
-    from flowsim.engines import leap
+    from flowsim.engines import laws
 
     rng = np.random.default_rng(0)
     lanes, k = 50, 12
     total = rng.uniform(0, 0.3, (lanes, k))
     cum = np.concatenate([np.zeros((lanes, 1)), np.cumsum(total, axis=1)], axis=1)
-    region = leap.Region([], [total], total, cum, True)
+    region = laws.Region([], [total], total, cum, True)
     starts = rng.dirichlet(np.ones(k), lanes)
     lam = rng.uniform(0, 5, (lanes, k))
     n = np.zeros(lanes, dtype=np.int64)
-    fast = leap._present(n, region, starts), leap._arriving(n, region, lam, k)
-    monkeypatch.setattr(leap, "SAFE_EXPONENT", -1.0)
-    slow = leap._present(n, region, starts), leap._arriving(n, region, lam, k)
+    fast = laws.present(n, region, starts), laws.arriving(n, region, lam, k)
+    monkeypatch.setattr(laws, "SAFE_EXPONENT", -1.0)
+    slow = laws.present(n, region, starts), laws.arriving(n, region, lam, k)
     for a, b in zip(fast, slow, strict=True):
         assert a.days is not None and b.days is not None
         np.testing.assert_allclose(a.days, b.days, rtol=1e-12, atol=1e-15)

@@ -2,7 +2,7 @@
 
 Every flow is linear and persons are independent, so the state at a later midnight
 has a known exact law, the law of the daily steps composed (see step.py for one
-day), and a group of persons who share a law is thinned by one binomial draw. A
+day; the laws themselves are in laws.py), and a group of persons who share a law is thinned by one binomial draw. A
 leap runs from one midnight that matters (start, end, a record, a dated event) to
 the next; rates may change from day to day inside it (schedule knots, lines): day d
 has exit hazards h_jd (H_d = sum) and stream rates lam_d. With C_d = H_0 + ... + H_(d-1):
@@ -39,16 +39,15 @@ land on each day in proportion to the law times the share kept.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 import simpy
 
+from flowsim.engines import laws
 from flowsim.engines.plan import Knot, Plan, factor_key
 from flowsim.engines.step import Outcome, Progress, StepEngine
-from flowsim.model.network import Exit, Network, lost_counter
+from flowsim.model.network import Network, lost_counter
 
 
 def longest_leap(network: Network, days: int) -> int:
@@ -57,150 +56,10 @@ def longest_leap(network: Network, days: int) -> int:
     return 2 * min(delays) + 2 if delays else max(days, 1)
 
 
-@dataclass
-class Batch:
-    """Persons travelling on one route who set out during one leap; each lands at midnight
-    `first + i` with probability `law[:, i] / mass` and is then lost with probability `share[:, i]`
-    (per lane, independently; `law` need not be normalised, `share` may be (lanes, 1) for all days)."""
-
-    region: int
-    count: np.ndarray
-    first: int
-    law: np.ndarray
-    lost: int
-    """Counter of the lost (-1: none lost)."""
-    share: np.ndarray
-    left: np.ndarray = field(init=False)
-    """The law's mass in the columns not yet taken."""
-
-    def __post_init__(self) -> None:
-        self.left = self.law.sum(axis=1)
-
-    def survivors(self, columns: slice) -> np.ndarray:
-        """The landing law over `columns` of those not lost in transit (unnormalised): where the loss
-        share changes from day to day, who survives is likelier to have landed on a day of low loss."""
-        part = self.law[:, columns]
-        return part if self.share.shape[1] == 1 else part * (1.0 - self.share[:, columns])
-
-    def take(self, rng: np.random.Generator, columns: slice) -> tuple[np.ndarray, np.ndarray]:
-        """Draw who lands at the midnights of `columns`, and their share lost. Columns are taken in
-        order, each once, so the rest keep the law conditioned on not landing there (no rewrite of
-        the law: only its mass left), and the last columns take everyone left."""
-        part = self.law[:, columns]
-        mass = part.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if self.share.shape[1] == 1:
-                lost = self.share[:, 0]
-            else:
-                lost = np.where(mass > 0, (part * self.share[:, columns]).sum(axis=1) / mass, 0.0)
-            p = np.ones(len(mass)) if columns.stop >= self.law.shape[1] else \
-                np.where(self.left > 0, mass / self.left, 0.0)
-        n = rng.binomial(self.count, np.clip(p, 0.0, 1.0))
-        self.count = self.count - n
-        self.left = self.left - mass
-        return n, np.clip(lost, 0.0, 1.0)
-
-
-@dataclass
-class Group:
-    """Persons in one region during a leap who share a law: `stay` is P(there at the end); `days`
-    (lanes, k) is P(left on day d), or None where no exit needs the day."""
-
-    count: np.ndarray
-    stay: np.ndarray
-    days: np.ndarray | None
-
-
-@dataclass
-class Region:
-    """A region's exits over one leap: hazards per day, their sum and its running sum, and the
-    arrays every group of the region shares (computed once per leap, on first use).
-
-    A (lanes, 1) array is a value that stays the same all leap; `cum` is None when the
-    hazards do (and no group needs its leaving day): closed forms then need no day arrays.
-    """
-
-    exits: list[Exit]
-    hazards: list[np.ndarray]
-    """(lanes, k) or (lanes, 1) per exit."""
-    total: np.ndarray
-    cum: np.ndarray | None
-    """(lanes, k + 1): C_d, the hazard summed over days before d."""
-    dated: bool
-    """Whether groups need their leaving day: a transfer, or exit shares that change within the leap."""
-    k: int = 0
-    """Days of the leap (read from `cum` when it is given)."""
-
-    def __post_init__(self) -> None:
-        if self.cum is not None:
-            self.k = self.cum.shape[1] - 1
-
-    def days(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(total, cum) as arrays over the k days."""
-        total = np.broadcast_to(self.total, (self.total.shape[0], k))
-        cum = self.cum if self.cum is not None else self.total * np.arange(k + 1, dtype=float)
-        return total, cum
-
-    @cached_property
-    def _day_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.days(self.k)
-
-    @cached_property
-    def tail(self) -> np.ndarray:
-        """(lanes, k): P(still there at the end) for one present from midnight m, e^-(C_k - C_m)."""
-        if self.cum is None:
-            return np.exp(-np.outer(self.total[:, 0], self.k - np.arange(self.k, dtype=float)))
-        return np.exp(-(self.cum[:, self.k:] - self.cum[:, :self.k]))
-
-    @cached_property
-    def after(self) -> np.ndarray:
-        """(lanes, k): e^-(C_k - C_(d+1)), P(there at the end) for one there at the end of day d."""
-        cum = self._day_arrays[1]
-        return np.exp(-(cum[:, self.k:] - cum[:, 1:]))
-
-    @cached_property
-    def leave(self) -> np.ndarray:
-        """(lanes, k): 1 - e^-H_d, P(leaving on day d) for one there at its start."""
-        return -np.expm1(-self._day_arrays[0])
-
-    @cached_property
-    def kept(self) -> np.ndarray:
-        """(lanes, k): (1 - e^-H_d) / H_d, P(there at day d's end) for one arriving at a uniform time in it."""
-        h = self._day_arrays[0]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(h > 0, self.leave / h, 1.0)
-
-    @cached_property
-    def fore(self) -> np.ndarray:
-        """(lanes, k): e^-C_d (1 - e^-H_d), P(left on day d) for a resident."""
-        return self.leave * np.exp(-self._day_arrays[1][:, :self.k])
-
-    @cached_property
-    def grow(self) -> np.ndarray:
-        """(lanes, k): e^C_d (only where `cum` stays below SAFE_EXPONENT)."""
-        return np.exp(self._day_arrays[1][:, :self.k])
-
-    @cached_property
-    def ratios(self) -> list[np.ndarray]:
-        """Per exit, h_jd / H_d: its share of who leaves on day d ((lanes, 1) where all stay the same)."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return [np.where(self.total > 0, h / self.total, 0.0) for h in self.hazards]
-
-
-def _over(x: np.ndarray, k: int) -> np.ndarray:
-    """A (lanes, 1) constant or a (lanes, k) array, as (lanes, k) (a view, not a copy)."""
-    return np.broadcast_to(x, (x.shape[0], k))
-
-
-def _sum(x: np.ndarray, k: int) -> np.ndarray:
-    """The sum over the leap's days of a (lanes, 1) constant or a (lanes, k) array."""
-    return x[:, 0] * k if x.shape[1] == 1 else x.sum(axis=1)
-
-
 class LeapEngine(StepEngine):
     def __init__(self, plan: Plan, rng: np.random.Generator, progress: Progress | None = None):
         super().__init__(plan, rng, progress)
-        self.batches: list[Batch] = []
+        self.batches: list[laws.Batch] = []
         self.longest = longest_leap(plan.network, plan.days)
         self.knots: dict[str, list[tuple[int, Knot]]] = {}
         for dated in plan.actions:
@@ -254,7 +113,7 @@ class LeapEngine(StepEngine):
                 self.progress(then - now)
             yield env.timeout(then - now)
 
-    def _landed(self, batch: Batch, n: np.ndarray, share: np.ndarray) -> np.ndarray:
+    def _landed(self, batch: laws.Batch, n: np.ndarray, share: np.ndarray) -> np.ndarray:
         """`n` of a batch land: who is not lost in transit (counted on the flow's `_lost` row)."""
         self.in_transit -= n
         if batch.lost < 0:
@@ -279,7 +138,7 @@ class LeapEngine(StepEngine):
             out[:, day - start:] = np.where(np.isnan(value), out[:, day - start:].T, value).T
         return out
 
-    def _regions(self, start: int, k: int) -> dict[str, Region]:
+    def _regions(self, start: int, k: int) -> dict[str, laws.Region]:
         unit, lanes = self.plan.unit_days, self.plan.lanes
         out = {}
         for region in self.regions:
@@ -288,12 +147,12 @@ class LeapEngine(StepEngine):
             varying = len(mine) > 1 and any(h.shape[1] > 1 and (h != h[:, :1]).any() for h in hazards)
             dated = any(e.to is not None for e in mine) or varying
             if not dated and all(h.shape[1] == 1 for h in hazards):
-                out[region] = Region(mine, hazards, sum(hazards, np.zeros((lanes, 1))), None, False, k)
+                out[region] = laws.Region(mine, hazards, sum(hazards, np.zeros((lanes, 1))), None, False, k)
                 continue
-            hazards = [_over(h, k) for h in hazards]
+            hazards = [laws.over(h, k) for h in hazards]
             total = sum(hazards, np.zeros((lanes, k)))
             cum = np.concatenate([np.zeros((lanes, 1)), np.cumsum(total, axis=1)], axis=1)
-            out[region] = Region(mine, hazards, total, cum, dated)
+            out[region] = laws.Region(mine, hazards, total, cum, dated)
         return out
 
     # ---- one leap
@@ -302,21 +161,11 @@ class LeapEngine(StepEngine):
         """From midnight `start` to midnight `end`, with no dated event in between."""
         net, unit, k, lanes = self.plan.network, self.plan.unit_days, end - start, self.plan.lanes
         regions = self._regions(start, k)
-        groups: dict[str, list[Group]] = {r: [] for r in self.regions}
+        groups: dict[str, list[laws.Group]] = {r: [] for r in self.regions}
         for r, region in enumerate(self.regions):
-            groups[region].append(_resident(self.pop[r].copy(), regions[region]))
+            groups[region].append(laws.resident(self.pop[r].copy(), regions[region]))
         for batch in self.batches:  # who lands inside the leap: one group per batch
-            lo, hi = max(start + 1 - batch.first, 0), min(end - batch.first, batch.law.shape[1])
-            if lo >= hi or not batch.count.any():
-                continue
-            weights = batch.survivors(slice(lo, hi))
-            mass = weights.sum(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                starts = weights / mass
-            starts[~(mass[:, 0] > 0)] = 0.0
-            n = self._landed(batch, *batch.take(self.rng, slice(lo, hi)))
-            region = self.regions[batch.region]
-            groups[region].append(_present(n, regions[region], starts, batch.first + lo - start))
+            self._land_inside(batch, start, end, regions, groups)
         for st in net.streams(lambda path: self._daily(path, start, k)):
             lam, counters = st.rate / unit, [self._index[st.flow]]
             if st.split is not None:
@@ -324,32 +173,37 @@ class LeapEngine(StepEngine):
             lost = -1 if st.split is None or st.loss is None else self._index[lost_counter(st.split)]
             share = self._daily(st.loss, start, k) if lost >= 0 and st.loss is not None else np.zeros((lanes, 1))
             if st.delay == 0:
-                n = self.rng.poisson(_sum(lam, k))
-                groups[st.to].append(_arriving(n, regions[st.to], lam, k))
+                n = self.rng.poisson(laws.summed(lam, k))
+                groups[st.to].append(laws.arriving(n, regions[st.to], lam, k))
             else:
                 n = self._depart(self._region[st.to], st.delay, lam, start, k, lost, share, regions[st.to],
                                  groups[st.to])
             for c in counters:
                 self.moved[c] += n
-        for r in range(len(self.regions)):
-            self.pop[r] = 0
+        self.pop[...] = 0
         sent = len(self.batches)
         self._settle(groups, regions, start)
-        landed: dict[str, list[Group]] = {r: [] for r in self.regions}
+        landed: dict[str, list[laws.Group]] = {r: [] for r in self.regions}
         for batch in self.batches[sent:]:  # transfers of this leap landing inside it: the second pass
-            hi = min(end - batch.first, batch.law.shape[1])
-            if hi > 0 and batch.count.any():
-                weights = batch.survivors(slice(0, hi))
-                mass = weights.sum(axis=1, keepdims=True)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    starts = weights / mass
-                starts[~(mass[:, 0] > 0)] = 0.0
-                n = self._landed(batch, *batch.take(self.rng, slice(0, hi)))
-                region = self.regions[batch.region]
-                landed[region].append(_present(n, regions[region], starts, batch.first - start))
+            self._land_inside(batch, start, end, regions, landed)
         self._settle(landed, regions, start)
 
-    def _settle(self, groups: dict[str, list[Group]], regions: dict[str, Region], start: int) -> None:
+    def _land_inside(self, batch: laws.Batch, start: int, end: int, regions: dict[str, laws.Region],
+                     groups: dict[str, list[laws.Group]]) -> None:
+        """Who of a batch lands after midnight `start` and before `end` joins its region as one group."""
+        lo, hi = max(start + 1 - batch.first, 0), min(end - batch.first, batch.law.shape[1])
+        if lo >= hi or not batch.count.any():
+            return
+        weights = batch.survivors(slice(lo, hi))
+        mass = weights.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            starts = weights / mass
+        starts[~(mass[:, 0] > 0)] = 0.0
+        n = self._landed(batch, *batch.take(self.rng, slice(lo, hi)))
+        region = self.regions[batch.region]
+        groups[region].append(laws.present(n, regions[region], starts, batch.first + lo - start))
+
+    def _settle(self, groups: dict[str, list[laws.Group]], regions: dict[str, laws.Region], start: int) -> None:
         """Draw who of each group is still there at the leap's end (added to the population) and split the rest."""
         for r, region in enumerate(self.regions):
             for group in groups[region]:
@@ -362,7 +216,7 @@ class LeapEngine(StepEngine):
                 if out.any():
                     self._leave(group, out, regions[region], start)
 
-    def _leave(self, group: Group, out: np.ndarray, region: Region, start: int) -> None:
+    def _leave(self, group: laws.Group, out: np.ndarray, region: laws.Region, start: int) -> None:
         """Split a group's leavers among the exits; who transfers sets out as a batch."""
         lanes = len(out)
         if group.days is None:  # shares that do not change within the leap
@@ -392,13 +246,13 @@ class LeapEngine(StepEngine):
                 lost = -1 if e.loss is None else self._index[lost_counter(e.flow)]
                 share = self._daily(e.loss, start, region.k).copy() if e.loss is not None else np.zeros((lanes, 1))
                 self.in_transit += n
-                self.batches.append(Batch(self._region[e.to], n, start + 1 + e.delay, law, lost, share))
+                self.batches.append(laws.Batch(self._region[e.to], n, start + 1 + e.delay, law, lost, share))
 
     def _depart(self, r: int, delay: int, lam: np.ndarray, start: int, k: int, lost: int, share: np.ndarray,
-                region: Region, groups: list[Group]) -> np.ndarray:
+                region: laws.Region, groups: list[laws.Group]) -> np.ndarray:
         """Departures of a delayed stream over the leap: those landing before its end join `groups` at
         once, the rest set out as a batch. Returns the departures (the stream's count)."""
-        lam, share = _over(lam, k), _over(share, k)
+        lam, share = laws.over(lam, k), laws.over(share, k)
         lanes = lam.shape[0]
         inside = max(0, k - 1 - delay)  # days whose travellers land before the end
         n = np.zeros(lanes, dtype=np.int64)
@@ -413,70 +267,10 @@ class LeapEngine(StepEngine):
             mass = kept.sum(axis=1, keepdims=True)
             with np.errstate(invalid="ignore", divide="ignore"):
                 starts = np.where(mass > 0, kept / mass, 0.0)
-            groups.append(_present(landed, region, starts, 1 + delay))
+            groups.append(laws.present(landed, region, starts, 1 + delay))
         later = lam[:, inside:]
         travelling = self.rng.poisson(later.sum(axis=1))
         self.in_transit += travelling
         share = share[:, :1].copy() if share.strides[1] == 0 else share[:, inside:].copy()
-        self.batches.append(Batch(r, travelling, start + inside + 1 + delay, later.copy(), lost, share))
+        self.batches.append(laws.Batch(r, travelling, start + inside + 1 + delay, later.copy(), lost, share))
         return n + travelling
-
-
-SAFE_EXPONENT = 600.0
-"""Beyond a summed hazard of this over one leap, e^C overflows soon: the day laws are built day by day."""
-
-
-def _resident(n: np.ndarray, region: Region) -> Group:
-    """Persons present from the leap's first midnight."""
-    if region.cum is None:  # hazards that stay the same all leap, and no leaving day needed
-        return Group(n, np.exp(-region.total[:, 0] * region.k), None)
-    return Group(n, np.exp(-region.cum[:, region.k]), region.fore if region.dated else None)
-
-
-def _present(n: np.ndarray, region: Region, starts: np.ndarray, offset: int = 0) -> Group:
-    """Persons present from midnight `offset + m` (relative to the leap's start) with probability
-    starts[:, m]; `starts` may cover only some of the leap's midnights."""
-    k, w = region.k, starts.shape[1]
-    stay = np.einsum("ij,ij->i", starts, region.tail[:, offset:offset + w])
-    if region.cum is None or not region.dated:
-        return Group(n, stay, None)
-    if offset or w < k:
-        starts = np.concatenate([np.zeros((len(n), offset)), starts, np.zeros((len(n), k - offset - w))], axis=1)
-    if region.cum[:, k].max() < SAFE_EXPONENT:  # present[d] = e^-C_d * sum over m <= d of starts[m] e^C_m
-        return Group(n, stay, region.fore * np.cumsum(starts * region.grow, axis=1))
-    decay = np.exp(-region.total)
-    days = np.empty_like(starts)
-    present = np.zeros(len(n))
-    for d in range(k):  # present at the start of day d
-        present = present + starts[:, d]
-        days[:, d] = region.leave[:, d] * present
-        present = present * decay[:, d]
-    return Group(n, stay, days)
-
-
-def _arriving(n: np.ndarray, region: Region, lam: np.ndarray, k: int) -> Group:
-    """Poisson arrivals over the leap at rate lam[:, d] on day d, at uniform times within a day."""
-    if region.cum is None and lam.shape[1] == 1:  # all the same all leap: (1 - e^-Hk) / (Hk)
-        hk = region.total[:, 0] * k
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return Group(n, np.where(hk > 0, -np.expm1(-hk) / hk, 1.0), None)
-    lam = _over(lam, k)
-    total = lam.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(total > 0, lam / total, 1.0 / k)
-    wg = w * region.kept  # arrived on day d and still there at its midnight
-    stay = (wg * region.after).sum(axis=1)
-    if not region.dated:
-        return Group(n, stay, None)
-    cum = region.days(k)[1]
-    if cum[:, k].max() < SAFE_EXPONENT:  # carried[d] = e^-C_d * sum over i < d of w_i g_i e^C_(i+1)
-        grown = wg * np.exp(cum[:, 1:])
-        days = w * (1 - region.kept) + region.fore * (np.cumsum(grown, axis=1) - grown)
-        return Group(n, stay, days)
-    decay = np.exp(-region.days(k)[0])
-    days = np.empty_like(lam)
-    carried = np.zeros(len(n))
-    for d in range(k):  # carried: arrived on an earlier day and still there at the start of day d
-        days[:, d] = w[:, d] * (1 - region.kept[:, d]) + region.leave[:, d] * carried
-        carried = carried * decay[:, d] + wg[:, d]
-    return Group(n, stay, days)

@@ -20,6 +20,7 @@ import numpy as np
 
 from flowsim.experiments import seeding
 from flowsim.model import parameters as paths
+from flowsim.model import timeline
 from flowsim.model.distributions import Distribution, check_args
 from flowsim.model.errors import NO_VALUE, InputError, Origin
 from flowsim.model.scenario import Scenario, validate
@@ -179,13 +180,13 @@ def check(design: Design, s: Scenario, located: Located) -> None:
             raise InputError(a.origin, a.path, NO_VALUE, f"{base} itself is swept too, which overrides its arguments")
     for a in design.axes:
         if not split_path(s, a.path)[0]:
-            depth = a.path.count(".") + 2  # PATH.SHAPE.DATE
-            dated = sorted(k for k in s.parameters() if k.startswith(a.path + ".") and k.count(".") == depth)
+            dated = sorted((k, shape) for k in s.parameters() for shape in timeline.SHAPES
+                           if k.startswith(f"{a.path}.{shape}."))
             if dated:  # a value that changes over time: its knots are the numbers
-                shape = dated[0].split(".")[-2]
+                first, shape = dated[0]
                 raise InputError(a.origin, a.path, NO_VALUE,
                                  f"changes over time ({shape}): sweep its dated values ({a.path}.{shape}.DATE, "
-                                 f"such as {dated[0]}), or make it one number first with --set {a.path}=VALUE")
+                                 f"such as {first}), or make it one number first with --set {a.path}=VALUE")
             raise InputError(a.origin, a.path, NO_VALUE,
                              paths.unknown_path_rule(a.path, s.parameters())
                              + " (a distribution argument is PATH.<kind>.<index>)")
