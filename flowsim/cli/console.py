@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 class LazyConsole:
     """A rich Console built the first time something is printed."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, pipe_width: int | None = None, **options: Any) -> None:
         self._options = options
+        self._pipe_width = pipe_width
         self._console: Console | None = None
 
     @property
@@ -23,17 +24,15 @@ class LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            options = dict(self._options)
-            if options.pop("full_width_in_pipes", False):  # pipes get full tables
-                options["width"] = None if sys.stdout.isatty() else 120
-            self._console = Console(**options)
+            width = self._pipe_width if self._pipe_width and not sys.stdout.isatty() else None
+            self._console = Console(width=width, **self._options)
         return self._console
 
     def print(self, *objects: Any, **options: Any) -> None:
         self.console.print(*objects, **options)
 
 
-out = LazyConsole(soft_wrap=True, full_width_in_pipes=True, emoji=False)
+out = LazyConsole(pipe_width=120, soft_wrap=True, emoji=False)  # pipes get full tables
 err = LazyConsole(stderr=True, soft_wrap=True, emoji=False)  # ":100:" in a value stays text
 
 
